@@ -1,0 +1,454 @@
+package webhook
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shophooks/webhook/eventtypes"
+	"github.com/shophooks/webhook/store"
+)
+
+// Dispatcher stores events, fans them out to subscriptions and delivers them. It is safe
+// for concurrent use. Create it with New; stop it with Close.
+type Dispatcher struct {
+	store   store.Store
+	cfg     config
+	client  *http.Client
+	ownConn *http.Transport // the transport the dispatcher made, closed at Close
+
+	wake     chan struct{}      // wakes the scheduler: something may be due
+	jobs     chan store.Claim   // claimed deliveries for the workers
+	inflight atomic.Int64       // claims handed to workers and not yet finished
+	closed   atomic.Bool        // Close was called
+	stop     context.CancelFunc // stops the scheduler
+	loopCtx  context.Context
+	// sendCtx bounds every attempt; it is cancelled only when Close's context ends
+	// before the in-flight attempts do.
+	sendCtx    context.Context
+	cancelSend context.CancelFunc
+	loopDone   chan struct{}
+	workers    sync.WaitGroup
+	closeOnce  sync.Once
+	closeDone  chan struct{}
+}
+
+// New returns a Dispatcher that delivers from s at once: deliveries already due in s
+// (left by an earlier process, say) are attempted right away. It refuses invalid options
+// with a *ValidationError. The caller keeps ownership of s: Close does not close it.
+func New(s store.Store, opts ...Option) (*Dispatcher, error) {
+	if s == nil {
+		return nil, &ValidationError{Field: "store", Reason: "is nil"}
+	}
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if !cfg.policySet {
+		cfg.policy = DefaultRetryPolicy()
+	}
+	if err := cfg.policy.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.workers == 0 {
+		cfg.workers = DefaultWorkers
+	}
+	if cfg.workers < 1 {
+		return nil, &ValidationError{Field: "workers", Value: fmt.Sprint(cfg.workers), Reason: "must be at least 1"}
+	}
+	cfg.logger = cmp.Or(cfg.logger, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if cfg.catalog == nil {
+		cfg.catalog = eventtypes.Default()
+	}
+	if cfg.signer == nil {
+		cfg.signer = StandardSigner{}
+	}
+	cfg.userAgent = cmp.Or(cfg.userAgent, DefaultUserAgent)
+
+	d := &Dispatcher{
+		store:     s,
+		cfg:       cfg,
+		wake:      make(chan struct{}, 1),
+		jobs:      make(chan store.Claim, cfg.workers),
+		loopDone:  make(chan struct{}),
+		closeDone: make(chan struct{}),
+	}
+	d.client = d.httpClient()
+	d.loopCtx, d.stop = context.WithCancel(context.Background())
+	d.sendCtx, d.cancelSend = context.WithCancel(context.Background())
+	d.workers.Add(cfg.workers)
+	for range cfg.workers {
+		go d.work()
+	}
+	go d.schedule()
+	return d, nil
+}
+
+// httpClient builds the client attempts are sent with: never following redirects, and
+// guarded against internal destinations unless AllowPrivateNetworks was given.
+func (d *Dispatcher) httpClient() *http.Client {
+	var c http.Client
+	if d.cfg.client != nil {
+		c = *d.cfg.client
+		if !d.cfg.allowPrivate {
+			c.Transport = guardTransport(c.Transport)
+		}
+	} else {
+		d.ownConn = NewTransport(d.cfg.allowPrivate)
+		c.Transport = d.ownConn
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// Close stops the dispatcher: it claims no more deliveries, waits for the attempts in
+// flight to finish and be recorded, and returns when every goroutine it started has
+// ended. If ctx ends first, the attempts still in flight are cancelled (and not recorded:
+// their deliveries are attempted again by the next dispatcher once their lease runs out),
+// Close still waits for the goroutines to end, and it returns ctx's error. Close does not
+// close the store. Calling it again waits for the first call to finish and returns nil.
+func (d *Dispatcher) Close(ctx context.Context) error {
+	first := false
+	d.closeOnce.Do(func() { first = true })
+	if !first {
+		<-d.closeDone
+		return nil
+	}
+	defer close(d.closeDone)
+	d.closed.Store(true)
+	d.stop()
+	<-d.loopDone
+	close(d.jobs)
+	done := make(chan struct{})
+	go func() { d.workers.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		d.cancelSend()
+		<-done
+	}
+	d.cancelSend()
+	if d.ownConn != nil {
+		d.ownConn.CloseIdleConnections()
+	}
+	return err
+}
+
+// signal wakes the scheduler without blocking.
+func (d *Dispatcher) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// leaseFor is how long a claimed delivery stays leased: longer than any attempt can take,
+// so only a dead process leaves one to run out.
+func (d *Dispatcher) leaseFor() time.Duration { return 2*d.cfg.policy.Timeout + time.Minute }
+
+// storeRetry is how long the scheduler waits after a store error before it tries again.
+const storeRetry = time.Second
+
+// schedule is the scheduler: it claims due deliveries while workers are free, then sleeps
+// until the earliest pending delivery is due, a worker finishes, or something wakes it
+// (Emit, Activate, Redeliver). It never polls and costs nothing while nothing is due.
+func (d *Dispatcher) schedule() {
+	defer close(d.loopDone)
+	ctx := d.loopCtx
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		wait := time.Duration(-1) // until woken
+		if free := d.cfg.workers - int(d.inflight.Load()); free > 0 {
+			now := time.Now()
+			claims, err := d.store.ClaimDue(ctx, now, free, now.Add(d.leaseFor()))
+			if err != nil && ctx.Err() == nil {
+				d.cfg.logger.Error("webhook: claiming due deliveries", "err", err)
+				wait = storeRetry
+			}
+			for _, c := range claims {
+				d.inflight.Add(1)
+				d.jobs <- c // never blocks: at most workers claims are out at once
+			}
+			if err == nil && len(claims) < free {
+				next, ok, err := d.store.NextDue(ctx)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					d.cfg.logger.Error("webhook: reading the next due time", "err", err)
+					wait = storeRetry
+				case ok:
+					wait = max(time.Until(next), 0)
+				}
+			}
+			if wait == 0 {
+				continue
+			}
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// work is a delivery worker: it sends the claims the scheduler hands it until Close.
+func (d *Dispatcher) work() {
+	defer d.workers.Done()
+	for c := range d.jobs {
+		d.deliver(c)
+		d.inflight.Add(-1)
+		d.signal()
+	}
+}
+
+// now is the dispatcher's clock: wall time, without the monotonic reading (so values
+// compare equal after a round trip through a store), in UTC.
+func now() time.Time { return time.Now().Round(0).UTC() }
+
+// Subscribe validates sub and stores it. An empty ID gets a generated one ("sub_..."), an
+// empty Status means active, an empty Format JSON, an empty WhileInactive discard.
+// CreatedAt, UpdatedAt and StatusChangedAt are set to now. Bad input is refused with a
+// *ValidationError naming the field; DNS is not consulted.
+func (d *Dispatcher) Subscribe(ctx context.Context, sub Subscription) (Subscription, error) {
+	if d.closed.Load() {
+		return Subscription{}, ErrClosed
+	}
+	sub = sub.Clone()
+	if sub.ID == "" {
+		sub.ID = store.NewID("sub")
+	}
+	normalize(&sub)
+	if err := d.validate(sub); err != nil {
+		return Subscription{}, err
+	}
+	t := now()
+	sub.CreatedAt, sub.UpdatedAt, sub.StatusChangedAt = t, t, t
+	if err := d.store.CreateSubscription(ctx, sub); err != nil {
+		return Subscription{}, fmt.Errorf("webhook: %w", err)
+	}
+	return sub, nil
+}
+
+// UpdateSubscription replaces the subscription with sub.ID by sub, validated like
+// Subscribe. CreatedAt is kept; an empty Status keeps the current status. A change of
+// status moves deliveries as Activate and Deactivate do. ErrNotFound if there is no such
+// subscription.
+func (d *Dispatcher) UpdateSubscription(ctx context.Context, sub Subscription) (Subscription, error) {
+	if d.closed.Load() {
+		return Subscription{}, ErrClosed
+	}
+	if sub.ID == "" {
+		return Subscription{}, &ValidationError{Field: "ID", Reason: "is required"}
+	}
+	sub = sub.Clone()
+	keepStatus := sub.Status == ""
+	normalize(&sub)
+	if err := d.validate(sub); err != nil {
+		return Subscription{}, err
+	}
+	t := now()
+	updated, err := d.store.UpdateSubscription(ctx, sub.ID, t, func(cur *Subscription) error {
+		next := sub.Clone()
+		next.CreatedAt = cur.CreatedAt
+		next.UpdatedAt = t
+		if keepStatus {
+			next.Status, next.StatusReason, next.StatusChangedAt = cur.Status, cur.StatusReason, cur.StatusChangedAt
+		} else if next.Status != cur.Status {
+			next.StatusChangedAt = t
+		} else {
+			next.StatusChangedAt = cur.StatusChangedAt
+		}
+		*cur = next
+		return nil
+	})
+	if err != nil {
+		return Subscription{}, fmt.Errorf("webhook: %w", err)
+	}
+	d.signal()
+	return updated, nil
+}
+
+// Unsubscribe deletes the subscription and cancels its pending and held deliveries; its
+// delivery log stays until retention prunes it. ErrNotFound if there is no such
+// subscription.
+func (d *Dispatcher) Unsubscribe(ctx context.Context, id string) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	if err := d.store.DeleteSubscription(ctx, id, now()); err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	return nil
+}
+
+// Subscription returns the subscription with that ID, or an error matching ErrNotFound.
+func (d *Dispatcher) Subscription(ctx context.Context, id string) (Subscription, error) {
+	s, err := d.store.Subscription(ctx, id)
+	if err != nil {
+		return Subscription{}, fmt.Errorf("webhook: %w", err)
+	}
+	return s, nil
+}
+
+// Subscriptions lists the subscriptions f selects, oldest first: by resource ("order"),
+// event ("created" or "order.created"), URL substring, status, and free text over name
+// and URL. The zero Filter lists them all.
+func (d *Dispatcher) Subscriptions(ctx context.Context, f Filter) ([]Subscription, error) {
+	subs, err := d.store.Subscriptions(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	return subs, nil
+}
+
+// Activate makes the subscription active: it receives new events again, and the
+// deliveries held while it was inactive are released, due at once. ErrNotFound if there
+// is no such subscription.
+func (d *Dispatcher) Activate(ctx context.Context, id string) error {
+	return d.setStatus(ctx, id, StatusActive, "")
+}
+
+// Deactivate makes the subscription inactive, with reason: it receives nothing, its
+// pending deliveries are held or cancelled as its WhileInactive says (attempts in flight
+// finish), and events that arrive meanwhile are held or discarded likewise. ErrNotFound if
+// there is no such subscription.
+func (d *Dispatcher) Deactivate(ctx context.Context, id, reason string) error {
+	return d.setStatus(ctx, id, StatusInactive, reason)
+}
+
+func (d *Dispatcher) setStatus(ctx context.Context, id string, status Status, reason string) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	t := now()
+	_, err := d.store.UpdateSubscription(ctx, id, t, func(s *Subscription) error {
+		if s.Status != status {
+			s.StatusChangedAt = t
+		}
+		s.Status, s.StatusReason, s.UpdatedAt = status, reason, t
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	if status == StatusActive {
+		d.signal()
+	}
+	return nil
+}
+
+// Emit records that something of type eventType happened, with data (any value that
+// encoding/json can marshal; json.RawMessage and []byte are taken as JSON as they are;
+// nil means {}). It validates the type against the catalog, assigns the event an ID
+// ("evt_...", or the one WithEventID gives), and stores the event with one delivery per
+// matching active subscription (held ones for inactive subscriptions that hold) in one
+// atomic step, then wakes the scheduler and returns. It never waits for HTTP.
+//
+// When Emit returns without error the event is committed: with a durable store it
+// survives a crash. With WithEventID, an ID that exists returns the stored event and
+// creates nothing.
+func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts ...EmitOption) (Event, error) {
+	if d.closed.Load() {
+		return Event{}, ErrClosed
+	}
+	var ec emitConfig
+	for _, o := range opts {
+		o(&ec)
+	}
+	if err := d.cfg.catalog.Validate(eventType); err != nil {
+		return Event{}, &ValidationError{Field: "eventType", Value: eventType, Reason: "is not in the catalog", Err: err}
+	}
+	raw, err := marshalData(data)
+	if err != nil {
+		return Event{}, err
+	}
+	if ec.id == "" {
+		ec.id = store.NewID("evt")
+	} else if err := validateEventID(ec.id); err != nil {
+		return Event{}, err
+	}
+	t := now()
+	ins, err := d.store.InsertEvent(ctx, Event{ID: ec.id, Type: eventType, OccurredAt: t, Data: raw}, t)
+	if err != nil {
+		return Event{}, fmt.Errorf("webhook: emit %s: %w", eventType, err)
+	}
+	if ins.Pending > 0 {
+		d.signal()
+	}
+	return ins.Event, nil
+}
+
+// marshalData turns Emit's data into JSON.
+func marshalData(data any) (json.RawMessage, error) {
+	var raw []byte
+	switch v := data.(type) {
+	case nil:
+		return json.RawMessage("{}"), nil
+	case json.RawMessage:
+		raw = v
+	case []byte:
+		raw = v
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, &ValidationError{Field: "data", Reason: "cannot be encoded as JSON", Err: err}
+		}
+		return b, nil
+	}
+	if !json.Valid(raw) {
+		return nil, &ValidationError{Field: "data", Reason: "is not valid JSON"}
+	}
+	return append(json.RawMessage(nil), raw...), nil
+}
+
+// Deliveries lists the deliveries q selects, newest first, each with its attempts: the
+// "Recent Deliveries" page. Page with q.Before set to the last ID of the previous page.
+func (d *Dispatcher) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, error) {
+	ds, err := d.store.Deliveries(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	return ds, nil
+}
+
+// Redeliver sends a delivery again, at once, with a fresh round of the retry schedule:
+// for a failed delivery after its last attempt, or to resend one that succeeded. Its
+// earlier attempts stay in its log. ErrNotFound if the delivery or its subscription is
+// gone; ErrInactive if the subscription is inactive.
+func (d *Dispatcher) Redeliver(ctx context.Context, deliveryID string) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	if _, err := d.store.Redeliver(ctx, deliveryID, now()); err != nil {
+		return fmt.Errorf("webhook: redeliver: %w", err)
+	}
+	d.signal()
+	return nil
+}
+
+// Stats returns the health figures, overall and per subscription: success rate,
+// response times, errors by kind, queue depth. They are running figures kept by the
+// store, so the call is cheap.
+func (d *Dispatcher) Stats(ctx context.Context) (Stats, error) {
+	st, err := d.store.Stats(ctx, now())
+	if err != nil {
+		return Stats{}, fmt.Errorf("webhook: %w", err)
+	}
+	return st, nil
+}

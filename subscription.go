@@ -1,0 +1,185 @@
+package webhook
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// normalize gives the empty fields of sub the meaning the zero values promise.
+func normalize(sub *Subscription) {
+	if sub.Status == "" {
+		sub.Status = StatusActive
+	}
+	if sub.Format == "" {
+		sub.Format = FormatJSON
+	}
+	if sub.WhileInactive == "" {
+		sub.WhileInactive = InactiveDiscard
+	}
+	if sub.Status == StatusActive {
+		sub.StatusReason = ""
+	}
+}
+
+// forbiddenHeaders may not be set by a subscription: the transport, the format or the
+// signature owns them.
+var forbiddenHeaders = map[string]bool{
+	"Host": true, "Content-Length": true, "Content-Type": true, "Transfer-Encoding": true,
+	"Connection": true, "Te": true, "Upgrade": true, "Trailer": true, "Keep-Alive": true,
+	"Proxy-Connection": true, "Webhook-Id": true, "Webhook-Timestamp": true,
+	"Webhook-Signature": true,
+}
+
+// maxIDLength bounds caller-chosen IDs, which travel in headers and signatures.
+const maxIDLength = 200
+
+// validate checks a normalized subscription; the error names the first bad field.
+func (d *Dispatcher) validate(sub Subscription) error {
+	if len(sub.ID) > maxIDLength || !printableASCII(sub.ID) {
+		return &ValidationError{Field: "ID", Reason: fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", maxIDLength)}
+	}
+	if len(sub.Name) > 1000 {
+		return &ValidationError{Field: "Name", Reason: "is longer than 1000 bytes"}
+	}
+	if err := validateURL(sub.URL, d.cfg.requireHTTPS); err != nil {
+		return err
+	}
+	if len(sub.Events) == 0 {
+		return &ValidationError{Field: "Events", Reason: "names no event type"}
+	}
+	for _, p := range sub.Events {
+		if err := d.cfg.catalog.ValidatePattern(p); err != nil {
+			return &ValidationError{Field: "Events", Value: p, Reason: "is not an event type of the catalog", Err: err}
+		}
+	}
+	for _, s := range []struct{ field, secret string }{{"Secret", sub.Secret}, {"PreviousSecret", sub.PreviousSecret}} {
+		if s.secret == "" {
+			continue
+		}
+		if err := ValidateSecret(s.secret); err != nil {
+			return &ValidationError{Field: s.field, Reason: "is not a usable secret", Err: err}
+		}
+	}
+	for k, v := range sub.Headers {
+		ck := http.CanonicalHeaderKey(k)
+		switch {
+		case !headerName(k):
+			return &ValidationError{Field: "Headers", Value: k, Reason: "is not a valid header name"}
+		case forbiddenHeaders[ck]:
+			return &ValidationError{Field: "Headers", Value: k, Reason: "may not be set by a subscription"}
+		case strings.ContainsAny(v, "\r\n\x00"):
+			// The value may be a secret: name the header, never the value.
+			return &ValidationError{Field: "Headers", Value: k, Reason: "has a line break or NUL in its value"}
+		}
+	}
+	switch sub.Format {
+	case FormatJSON, FormatXML, FormatQuery:
+	default:
+		return &ValidationError{Field: "Format", Value: string(sub.Format), Reason: `must be "json", "xml" or "query"`}
+	}
+	switch sub.Status {
+	case StatusActive, StatusInactive:
+	default:
+		return &ValidationError{Field: "Status", Value: string(sub.Status), Reason: `must be "active" or "inactive"`}
+	}
+	switch sub.WhileInactive {
+	case InactiveDiscard, InactiveHold:
+	default:
+		return &ValidationError{Field: "WhileInactive", Value: string(sub.WhileInactive), Reason: `must be "discard" or "hold"`}
+	}
+	return nil
+}
+
+// validateURL checks a destination URL without resolving it: the destination guard checks
+// the address at connection time.
+func validateURL(raw string, requireHTTPS bool) error {
+	if strings.TrimSpace(raw) == "" {
+		return &ValidationError{Field: "URL", Reason: "is empty"}
+	}
+	if len(raw) > 2048 {
+		return &ValidationError{Field: "URL", Reason: "is longer than 2048 bytes"}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return &ValidationError{Field: "URL", Reason: "cannot be parsed", Err: err}
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if requireHTTPS {
+			return &ValidationError{Field: "URL", Value: redactURL(u), Reason: "must use https"}
+		}
+	default:
+		return &ValidationError{Field: "URL", Value: redactURL(u), Reason: "must be an http or https URL"}
+	}
+	if u.Hostname() == "" {
+		return &ValidationError{Field: "URL", Value: redactURL(u), Reason: "has no host"}
+	}
+	if u.User != nil {
+		return &ValidationError{Field: "URL", Value: redactURL(u), Reason: "must not carry credentials; put them in Headers"}
+	}
+	if p := u.Port(); p != "" {
+		var n int
+		if _, err := fmt.Sscanf(p, "%d", &n); err != nil || n < 1 || n > 65535 {
+			return &ValidationError{Field: "URL", Value: redactURL(u), Reason: "has an invalid port"}
+		}
+	}
+	return nil
+}
+
+// redactURL is a URL as it may be shown in errors and logs: without credentials and
+// without its query, which often carries a token.
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	if c.RawQuery != "" {
+		c.RawQuery = "..."
+	}
+	c.Fragment = ""
+	return c.String()
+}
+
+// safeURL redacts a raw URL string; one that does not parse is not shown at all.
+func safeURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return redactURL(u)
+}
+
+// validateEventID checks a caller-chosen event ID.
+func validateEventID(id string) error {
+	if len(id) > maxIDLength || !printableASCII(id) {
+		return &ValidationError{Field: "eventID", Reason: fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", maxIDLength)}
+	}
+	return nil
+}
+
+func printableASCII(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// headerName reports whether s is an HTTP token (RFC 9110).
+func headerName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x7f || c <= ' ' || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
