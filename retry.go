@@ -83,6 +83,10 @@ func ExponentialRetryPolicy(initial, maxWait time.Duration, maxAttempts int) Ret
 	return p
 }
 
+// BackOff is backoff.BackOff from github.com/cenkalti/backoff/v4, named here so a
+// RetryPolicy can be written without importing that package.
+type BackOff = backoff.BackOff
+
 // Schedule returns a backoff.BackOff that waits the given durations in turn and then
 // stops: the building block of fixed schedules like the default one.
 func Schedule(delays ...time.Duration) backoff.BackOff {
