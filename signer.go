@@ -1,0 +1,235 @@
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The Standard Webhooks headers, in Go's canonical form. Header names are
+// case-insensitive on the wire; receivers may spell them webhook-id and so on.
+const (
+	HeaderWebhookID        = "Webhook-Id"
+	HeaderWebhookTimestamp = "Webhook-Timestamp"
+	HeaderWebhookSignature = "Webhook-Signature"
+)
+
+// SecretPrefix marks a Standard Webhooks secret: the rest of the string is the
+// base64 (standard encoding) of the signing key.
+const SecretPrefix = "whsec_"
+
+// ErrInvalidSecret reports a secret that cannot be used as a signing key: a
+// "whsec_" secret whose remainder is not valid base64 or decodes to nothing.
+// Errors wrapping it never contain the secret itself.
+var ErrInvalidSecret = errors.New("webhook: invalid secret")
+
+// SignInput is what a Signer signs: one attempt of one delivery.
+type SignInput struct {
+	// ID is the webhook-id: the event ID, the same on every retry so that
+	// receivers can deduplicate. It must not be empty.
+	ID string
+	// Timestamp is this attempt's send time, sent as webhook-timestamp in Unix
+	// seconds. The zero value means time.Now().
+	Timestamp time.Time
+	// Body is the exact bytes sent. For a GET (query-format) delivery, which
+	// has no body, it is the raw query string as sent (req.URL.RawQuery),
+	// which is what Verifier.Handler verifies for GET requests.
+	Body []byte
+	// Secrets are the signing secrets: the current one first, then a previous
+	// one while a secret is being rotated. Empty strings are skipped; with no
+	// non-empty secret the request is sent unsigned.
+	Secrets []string
+}
+
+// Signer adds authentication headers to an outgoing webhook request.
+//
+// Sign is called once per attempt, after the body is final and before the
+// request is sent. It must be safe for concurrent use, must not keep h or
+// in.Body after it returns, and must never put a secret in its error.
+type Signer interface {
+	Sign(h http.Header, in SignInput) error
+}
+
+// StandardSigner signs requests per Standard Webhooks
+// (https://www.standardwebhooks.com/): it always sets webhook-id and
+// webhook-timestamp and, when there is at least one non-empty secret, sets
+// webhook-signature to one space-separated "v1,<base64 HMAC-SHA256>" per
+// secret, each over "id.timestamp.body". It is the default Signer, and any
+// Standard Webhooks verifier that is given a "whsec_" secret accepts its
+// signatures.
+//
+// A secret that starts with "whsec_" is base64-decoded to the key (as the
+// reference libraries do); any other string is used as raw bytes. NewSecret
+// makes interoperable secrets.
+type StandardSigner struct{}
+
+var _ Signer = StandardSigner{}
+
+// Sign sets the Standard Webhooks headers on h, replacing any earlier values.
+// It returns an error wrapping ErrInvalidSecret (naming the secret's position,
+// never its value) when a secret cannot be decoded, and an error when in.ID is
+// empty; h is then left without a signature.
+func (StandardSigner) Sign(h http.Header, in SignInput) error {
+	h.Del(HeaderWebhookSignature)
+	if in.ID == "" {
+		return errors.New("webhook: sign: empty webhook id")
+	}
+	ts := in.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	unix := strconv.FormatInt(ts.Unix(), 10)
+	h.Set(HeaderWebhookID, in.ID)
+	h.Set(HeaderWebhookTimestamp, unix)
+
+	var sigs []string
+	for i, s := range in.Secrets {
+		if s == "" {
+			continue
+		}
+		key, err := decodeSecret(s)
+		if err != nil {
+			return fmt.Errorf("webhook: sign: secret %d: %w", i+1, err)
+		}
+		sigs = append(sigs, "v1,"+standardSignature(key, in.ID, unix, in.Body))
+	}
+	if len(sigs) > 0 {
+		h.Set(HeaderWebhookSignature, strings.Join(sigs, " "))
+	}
+	return nil
+}
+
+// standardSignature is base64(HMAC-SHA256(key, id + "." + ts + "." + body)).
+func standardSignature(key []byte, id, ts string, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	writeStrings(mac, id, ".", ts, ".")
+	mac.Write(body)
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func writeStrings(h hash.Hash, ss ...string) {
+	for _, s := range ss {
+		h.Write([]byte(s))
+	}
+}
+
+// decodeSecret turns a secret into an HMAC key. The error never contains the
+// secret.
+func decodeSecret(secret string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(secret, SecretPrefix)
+	if !ok {
+		return []byte(secret), nil
+	}
+	key, err := base64.StdEncoding.DecodeString(rest)
+	if err != nil {
+		// The base64 error quotes an offset, not the input; still, keep
+		// only our own words so nothing of the secret can leak.
+		return nil, fmt.Errorf("%w: %q prefix is not followed by valid base64", ErrInvalidSecret, SecretPrefix)
+	}
+	if len(key) == 0 {
+		return nil, fmt.Errorf("%w: empty key after %q", ErrInvalidSecret, SecretPrefix)
+	}
+	return key, nil
+}
+
+// ValidateSecret reports whether secret can be used to sign: it returns nil
+// for the empty string (no signing), for any string without the "whsec_"
+// prefix (used as raw bytes), and for a "whsec_" secret whose remainder is
+// standard base64 of a non-empty key; otherwise an error wrapping
+// ErrInvalidSecret that does not contain the secret.
+//
+// Standard Webhooks recommends keys of 24 to 64 random bytes; NewSecret makes
+// 32.
+func ValidateSecret(secret string) error {
+	if secret == "" {
+		return nil
+	}
+	_, err := decodeSecret(secret)
+	return err
+}
+
+// NewSecret returns a new random signing secret: "whsec_" followed by the
+// standard base64 of 32 bytes from crypto/rand. Every Standard Webhooks
+// library accepts it as is.
+func NewSecret() string {
+	var key [32]byte
+	_, _ = rand.Read(key[:]) // never fails (crypto/rand, Go 1.24+)
+	return SecretPrefix + base64.StdEncoding.EncodeToString(key[:])
+}
+
+// DefaultHMACHeader is the header HMACSigner sets when its Header is empty.
+const DefaultHMACHeader = "X-Webhook-Hmac-Sha256"
+
+// HMACSigner signs Shopify-style: it sets Header (DefaultHMACHeader when
+// empty), for example "X-Shop-Hmac-Sha256", to the standard base64 of
+// HMAC-SHA256 of the body alone, keyed with the bytes of the first non-empty
+// secret exactly as written (a "whsec_" secret is not decoded, because
+// receivers of this scheme use the shared secret string as the key). It also
+// sets webhook-id and webhook-timestamp, unsigned, so receivers can
+// deduplicate.
+//
+// Because the timestamp is not signed, a captured request can be replayed;
+// prefer StandardSigner, or combine both with MultiSigner while receivers
+// migrate. With no non-empty secret the header is not set.
+type HMACSigner struct {
+	Header string
+}
+
+var _ Signer = HMACSigner{}
+
+// Sign sets the HMAC header on h, replacing any earlier value. It never
+// returns an error for a non-empty in.ID.
+func (s HMACSigner) Sign(h http.Header, in SignInput) error {
+	name := s.Header
+	if name == "" {
+		name = DefaultHMACHeader
+	}
+	h.Del(name)
+	if in.ID == "" {
+		return errors.New("webhook: sign: empty webhook id")
+	}
+	ts := in.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	h.Set(HeaderWebhookID, in.ID)
+	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	for _, secret := range in.Secrets {
+		if secret == "" {
+			continue
+		}
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(in.Body)
+		h.Set(name, base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+		break
+	}
+	return nil
+}
+
+// MultiSigner applies each of its Signers in order, stopping at the first
+// error; use it to send, say, Standard Webhooks and Shopify-style signatures
+// on the same request.
+type MultiSigner []Signer
+
+var _ Signer = MultiSigner(nil)
+
+// Sign calls every Signer with the same input and returns the first error.
+func (m MultiSigner) Sign(h http.Header, in SignInput) error {
+	if in.Timestamp.IsZero() {
+		in.Timestamp = time.Now() // one timestamp for every signer
+	}
+	for _, s := range m {
+		if err := s.Sign(h, in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
