@@ -179,7 +179,7 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 		contentType = "application/json"
 	}
 	if err != nil {
-		return nil, fmt.Errorf("encoding the %s payload: %w", sub.Format, err)
+		return nil, err // names the event already
 	}
 	if signed == nil {
 		signed = body

@@ -155,6 +155,10 @@ func (d *Dispatcher) signal() {
 // so only a dead process leaves one to run out.
 func (d *Dispatcher) leaseFor() time.Duration { return 2*d.cfg.policy.Timeout + time.Minute }
 
+// minWait is the shortest sleep of the scheduler when the store says something is due
+// but gives nothing to claim.
+const minWait = 10 * time.Millisecond
+
 // storeRetry is how long the scheduler waits after a store error before it tries again.
 const storeRetry = time.Second
 
@@ -188,6 +192,11 @@ func (d *Dispatcher) schedule() {
 					wait = storeRetry
 				case ok:
 					wait = max(time.Until(next), 0)
+					if wait == 0 && len(claims) == 0 {
+						// Due, yet not claimable: the store is lagging (a lease
+						// just ran out on another clock, say). Don't spin.
+						wait = minWait
+					}
 				}
 			}
 			if wait == 0 {
