@@ -1,12 +1,14 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,25 +64,40 @@ func (d *Dispatcher) deliver(c store.Claim) {
 	rec.Attempt = a
 	// The attempt happened: record it even if the dispatcher is closing.
 	del, err := d.store.RecordAttempt(context.WithoutCancel(d.sendCtx), rec)
-	log := d.cfg.logger.With("delivery", c.Delivery.ID, "subscription", c.Subscription.ID,
-		"event", c.Event.ID, "type", c.Event.Type, "attempt", a.Number, "url", safeURL(c.Subscription.URL))
 	if err != nil {
-		log.Error("webhook: recording an attempt", "err", err)
+		d.logAttempt(slog.LevelError, c, a, "webhook: recording an attempt", slog.Any("err", err))
 		return
 	}
 	if a.Outcome == OutcomeSucceeded {
-		log.Debug("webhook: delivered", "status", a.StatusCode, "duration", a.Duration)
+		d.logAttempt(slog.LevelDebug, c, a, "webhook: delivered",
+			slog.Int("status", a.StatusCode), slog.Duration("duration", a.Duration))
 	} else {
-		log.Warn("webhook: attempt failed", "status", a.StatusCode, "duration", a.Duration,
-			"error", a.Error, "outcome", a.Outcome, "next_attempt_at", del.NextAttemptAt)
+		d.logAttempt(slog.LevelWarn, c, a, "webhook: attempt failed",
+			slog.Int("status", a.StatusCode), slog.Duration("duration", a.Duration), slog.String("error", a.Error),
+			slog.String("outcome", string(a.Outcome)), slog.Time("next_attempt_at", del.NextAttemptAt))
 	}
 	if a.Outcome == OutcomeDeactivated {
-		log.Warn("webhook: subscription deactivated", "reason", rec.Reason)
+		d.logAttempt(slog.LevelWarn, c, a, "webhook: subscription deactivated", slog.String("reason", rec.Reason))
 	}
 	if a.Outcome == OutcomeUnsubscribed {
-		log.Warn("webhook: subscription deleted: the endpoint asked to be unsubscribed")
+		d.logAttempt(slog.LevelWarn, c, a, "webhook: subscription deleted: the endpoint asked to be unsubscribed")
 	}
 	d.observe(del, a)
+}
+
+// logAttempt logs msg about attempt a of c at level, after the attributes that name the
+// delivery. It asks the logger first, so that a delivered attempt (logged at Debug, which
+// loggers rarely take) costs no attributes and no URL parsing.
+func (d *Dispatcher) logAttempt(level slog.Level, c store.Claim, a Attempt, msg string, attrs ...slog.Attr) {
+	ctx := context.Background()
+	if !d.cfg.logger.Enabled(ctx, level) {
+		return
+	}
+	d.cfg.logger.LogAttrs(ctx, level, msg, append([]slog.Attr{
+		slog.String("delivery", c.Delivery.ID), slog.String("subscription", c.Subscription.ID),
+		slog.String("event", c.Event.ID), slog.String("type", c.Event.Type),
+		slog.Int("attempt", a.Number), slog.String("url", safeURL(c.Subscription.URL)),
+	}, attrs...)...)
 }
 
 func (d *Dispatcher) observe(del Delivery, a Attempt) {
@@ -105,13 +122,13 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 		a.ErrorKind = errorKind(0, err)
 		return a, verdictRetry
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
 	req, err := d.newRequest(ctx, sub, ev, sentAt)
 	if err != nil {
 		return fail(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
-	resp, err := d.client.Do(req.WithContext(ctx))
+	resp, err := d.client.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (%s)", errAttemptTimeout, p.Timeout)
@@ -208,23 +225,25 @@ func bytesReader(b []byte) io.Reader {
 	if b == nil {
 		return nil
 	}
-	return strings.NewReader(string(b))
+	return bytes.NewReader(b)
 }
 
-// excerpt is the start of a response body as kept in the log: at most n bytes, cut at a
-// rune boundary, invalid UTF-8 replaced.
+// excerpt is the start of a response body as kept in the log: at most n bytes of valid
+// UTF-8, invalid bytes replaced by U+FFFD before the cut so the limit holds.
 func excerpt(b []byte, n int) string {
-	if len(b) > n {
-		b = b[:n]
-		for len(b) > 0 && !utf8.Valid(b[max(0, len(b)-utf8.UTFMax):]) {
-			r, size := utf8.DecodeLastRune(b)
-			if r != utf8.RuneError || size != 1 {
-				break
-			}
-			b = b[:len(b)-1]
-		}
+	if len(b) <= n && utf8.Valid(b) {
+		return string(b)
 	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b) // utf8.RuneError, 1 for an invalid byte
+		if sb.Len()+utf8.RuneLen(r) > n {
+			break
+		}
+		sb.WriteRune(r)
+		b = b[size:]
+	}
+	return sb.String()
 }
 
 // attemptError is an error as written into the delivery log: without the request URL

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -63,7 +62,7 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 	if cfg.workers < 1 {
 		return nil, &ValidationError{Field: "workers", Value: fmt.Sprint(cfg.workers), Reason: "must be at least 1"}
 	}
-	cfg.logger = cmp.Or(cfg.logger, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg.logger = cmp.Or(cfg.logger, slog.New(slog.DiscardHandler))
 	if cfg.catalog == nil {
 		cfg.catalog = eventtypes.Default()
 	}

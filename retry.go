@@ -118,8 +118,10 @@ func (p RetryPolicy) Validate() error {
 		return &ValidationError{Field: "NewBackOff", Reason: "is required when MaxAttempts > 1"}
 	case p.Timeout <= 0:
 		return &ValidationError{Field: "Timeout", Reason: "must be positive"}
-	case p.ScanBytes < 0 || p.LogBytes < 0:
+	case p.ScanBytes < 0:
 		return &ValidationError{Field: "ScanBytes", Reason: "must not be negative"}
+	case p.LogBytes < 0:
+		return &ValidationError{Field: "LogBytes", Reason: "must not be negative"}
 	}
 	for _, c := range p.DeactivateOn {
 		if c < 100 || c > 599 {

@@ -247,9 +247,3 @@ func ExampleStandardSigner() {
 	// 1614265330
 	// v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
 }
-
-func ExampleNewSecret() {
-	secret := NewSecret() // store it with the subscription; show it to the merchant once
-	fmt.Println(strings.HasPrefix(secret, "whsec_"), ValidateSecret(secret))
-	// Output: true <nil>
-}

@@ -340,7 +340,7 @@ func TestVerifyHandlerOverHTTP(t *testing.T) {
 	assert.Equal(t, http.StatusOK, send([]string{secret}, "event_type=order.created&order_id=1%2F2", nil))
 }
 
-func ExampleVerifyHandler() {
+func ExampleVerifyHandler_serveMux() {
 	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // the subscription's secret
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks", VerifyHandler(secret, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -361,7 +361,7 @@ func ExampleVerifyHandler() {
 	// 200
 }
 
-func ExampleVerify() {
+func ExampleVerifier() {
 	h := http.Header{}
 	h.Set("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek")
 	h.Set("webhook-timestamp", "1614265330")

@@ -123,7 +123,7 @@ var (
 	ErrNotFound = store.ErrNotFound
 	// ErrClosed: the dispatcher was closed; it takes no more work.
 	ErrClosed = errors.New("webhook: dispatcher closed")
-	// ErrInactive: the operation needs an active subscription (Redeliver, Test).
+	// ErrInactive: the operation needs an active subscription (Redeliver).
 	ErrInactive = store.ErrInactive
 	// ErrInvalid matches every *ValidationError: errors.Is(err, ErrInvalid).
 	ErrInvalid = errors.New("webhook: invalid input")
