@@ -577,3 +577,32 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	_, err = webhook.New(nil)
 	assert.True(t, errors.Is(err, webhook.ErrInvalid))
 }
+
+func TestRotateSecretSignsWithBoth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		sub := e.subscribe(eventtypes.OrderCreated)
+		rotated, err := e.d.RotateSecret(e.ctx, sub.ID, time.Hour)
+		require.NoError(t, err)
+		assert.NotEqual(t, sub.Secret, rotated.Secret)
+		assert.Equal(t, sub.Secret, rotated.PreviousSecret)
+
+		e.emit(eventtypes.OrderCreated)
+		e.settle(time.Second)
+		r := e.ep.requests()[0]
+		assert.Len(t, strings.Fields(r.Header.Get("webhook-signature")), 2)
+		assert.NoError(t, webhook.Verify(sub.Secret, r.Header, r.Body), "the old secret still verifies")
+		assert.NoError(t, webhook.Verify(rotated.Secret, r.Header, r.Body), "the new secret verifies")
+
+		e.settle(time.Hour) // the overlap ends
+		e.emit(eventtypes.OrderCreated)
+		e.settle(time.Second)
+		r = e.ep.requests()[1]
+		assert.Len(t, strings.Fields(r.Header.Get("webhook-signature")), 1)
+		assert.Error(t, webhook.Verify(sub.Secret, r.Header, r.Body))
+		assert.NoError(t, webhook.Verify(rotated.Secret, r.Header, r.Body))
+
+		_, err = e.d.RotateSecret(e.ctx, "sub_missing", time.Hour)
+		assert.ErrorIs(t, err, webhook.ErrNotFound)
+	})
+}

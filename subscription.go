@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // normalize gives the empty fields of sub the meaning the zero values promise.
@@ -182,4 +184,32 @@ func headerName(s string) bool {
 		}
 	}
 	return true
+}
+
+// RotateSecret gives the subscription a new secret (NewSecret) and keeps the current one
+// as PreviousSecret until overlap has passed: meanwhile every request carries a signature
+// with each, so the receiver can switch secrets without dropping a webhook. It returns the
+// subscription with its new secret, the only time the caller should show it. ErrNotFound
+// if there is no such subscription.
+func (d *Dispatcher) RotateSecret(ctx context.Context, id string, overlap time.Duration) (Subscription, error) {
+	if d.closed.Load() {
+		return Subscription{}, ErrClosed
+	}
+	if overlap < 0 {
+		return Subscription{}, &ValidationError{Field: "overlap", Value: overlap.String(), Reason: "must not be negative"}
+	}
+	secret := NewSecret()
+	t := now()
+	sub, err := d.store.UpdateSubscription(ctx, id, t, func(s *Subscription) error {
+		s.PreviousSecret, s.PreviousSecretExpiresAt = s.Secret, t.Add(overlap)
+		if s.PreviousSecret == "" {
+			s.PreviousSecretExpiresAt = time.Time{}
+		}
+		s.Secret, s.UpdatedAt = secret, t
+		return nil
+	})
+	if err != nil {
+		return Subscription{}, fmt.Errorf("webhook: rotate secret: %w", err)
+	}
+	return sub, nil
 }
