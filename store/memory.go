@@ -364,6 +364,7 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 	md.Attempts = append(md.Attempts, rec.Attempt)
 	md.LeasedUntil = time.Time{}
 	md.UpdatedAt = now
+	before := md.State
 	if md.State == DeliveryPending {
 		state := rec.State
 		s := m.subs[md.SubscriptionID]
@@ -377,6 +378,13 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 		}
 		m.setState(md, state, now)
 	}
+	// The delivery counts as succeeded or failed only if this attempt finished it: a late
+	// answer for a delivery already finished (two workers after a lease ran out) or
+	// cancelled adds an attempt, not a delivery.
+	ended := md.State
+	if ended == before {
+		ended = ""
+	}
 	if !rec.Attempt.Test {
 		if _, ok := m.subs[md.SubscriptionID]; ok {
 			f := m.figures[md.SubscriptionID]
@@ -384,9 +392,9 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 				f = &Figures{}
 				m.figures[md.SubscriptionID] = f
 			}
-			f.Observe(rec.Attempt, md.State)
+			f.Observe(rec.Attempt, ended)
 		}
-		m.overall.Observe(rec.Attempt, md.State)
+		m.overall.Observe(rec.Attempt, ended)
 	}
 	if s, ok := m.subs[md.SubscriptionID]; ok {
 		switch rec.Action {
