@@ -1,0 +1,210 @@
+// Package storebolt is the durable store.Store of github.com/shophooks/webhook: one file on
+// one machine, on go.etcd.io/bbolt.
+//
+//	st, err := storebolt.Open("/var/lib/shop/webhooks.db")
+//	if err != nil {
+//		return err
+//	}
+//	defer st.Close()
+//	d, err := webhook.New(st)
+//
+// Every call that changes something returns after its transaction is committed and synced
+// to disk (unless WithNoSync): an event that InsertEvent stored survives kill -9 and a
+// power cut. Concurrent InsertEvent and RecordAttempt calls share commits (group commit),
+// so many emitters cost few fsyncs.
+//
+// One process owns the file (bbolt's file lock): a second Open of the same file fails with
+// ErrLocked. Deliveries that were in flight when the owner died are due again at once when
+// the file is opened next: delivery is at least once.
+package storebolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/shophooks/webhook/store"
+)
+
+// Errors of Open. Test them with errors.Is.
+var (
+	// ErrLocked: another process (or another Store of this process) has the file open.
+	ErrLocked = errors.New("file is locked by another process")
+	// ErrFormat: the file is not a store of this package, or of a format version this one
+	// does not know. Open never changes such a file.
+	ErrFormat = errors.New("not a webhook store file of a known format")
+)
+
+// Store is a store.Store in a bbolt file. It is safe for concurrent use. Create it with
+// Open and release it with Close.
+type Store struct {
+	db     *bolt.DB
+	cfg    config
+	commit *committer    // group commit of InsertEvent and RecordAttempt
+	stop   chan struct{} // closed by Close; nil without retention
+	done   chan struct{} // closed when the pruning goroutine has returned
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the store in the file at path, creating the file if it does not exist. It
+// fails with an error wrapping ErrLocked if another process has the file open (after the
+// WithTimeout wait), and with one wrapping ErrFormat if the file holds anything but a
+// store of this package; it never changes or wipes such a file. Deliveries that were in
+// flight when the file was last closed (a crash) are made due again.
+func Open(path string, opts ...Option) (*Store, error) {
+	cfg := defaults()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: cfg.timeout,
+		// A queue inserts and deletes all the time: rebuilding the free list at open is
+		// cheaper than writing it at every commit (etcd and containerd do the same).
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		NoSync:         cfg.noSync,
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("storebolt: open %s: %w (waited %s)", path, ErrLocked, cfg.timeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return nil, fmt.Errorf("storebolt: open %s: %w: %v", path, ErrFormat, err)
+	case err != nil:
+		return nil, fmt.Errorf("storebolt: open %s: %w", path, err)
+	}
+	s := &Store{db: db, cfg: cfg, commit: &committer{db: db, delay: cfg.batchDelay}}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := initialize(tx); err != nil {
+			return err
+		}
+		return recoverLeases(newTxn(tx))
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("storebolt: open %s: %w", path, err)
+	}
+	if cfg.maxAge > 0 || cfg.keep > 0 {
+		s.stop, s.done = make(chan struct{}), make(chan struct{})
+		go s.pruneLoop()
+	}
+	return s, nil
+}
+
+// initialize checks the file's format, and lays out a new file.
+func initialize(tx *bolt.Tx) error {
+	meta := tx.Bucket(bMeta)
+	if meta == nil {
+		foreign := false
+		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			foreign = true
+			return errors.New("stop")
+		})
+		if foreign {
+			return fmt.Errorf("%w: a bbolt file of another application", ErrFormat)
+		}
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		meta = tx.Bucket(bMeta)
+		if err := meta.Put(keyMagic, []byte(magic)); err != nil {
+			return err
+		}
+		return meta.Put(keyVersion, u64(formatVersion))
+	}
+	if string(meta.Get(keyMagic)) != magic {
+		return fmt.Errorf("%w: a bbolt file of another application", ErrFormat)
+	}
+	if v := meta.Get(keyVersion); len(v) != 8 || counter(v, 0) != formatVersion {
+		return fmt.Errorf("%w: format version %d, this package reads version %d", ErrFormat, counter(v, 0), formatVersion)
+	}
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("%w: bucket %q is missing", ErrFormat, name)
+		}
+	}
+	return nil
+}
+
+// recoverLeases makes every delivery that was in flight due again: its attempt may or may
+// not have reached the endpoint, and nobody is waiting for its answer any more. They keep
+// their NextAttemptAt, which is in the past, so they come first.
+func recoverLeases(t *txn) error {
+	var ids []string
+	_ = t.leases.ForEach(func(k, _ []byte) error {
+		ids = append(ids, string(k))
+		return nil
+	})
+	for _, id := range ids {
+		if err := t.update(id, func(r *dlvRecord) { r.LeasedUntil = time.Time{} }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops background pruning and closes the file. It waits for running transactions.
+// Calls after Close fail; a second Close returns the first one's answer.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if s.stop != nil {
+			close(s.stop)
+			<-s.done
+		}
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("storebolt: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// view, update and batch run fn in a transaction and give the error this package's name.
+func (s *Store) view(ctx context.Context, fn func(t *txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrap(s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }))
+}
+
+func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrap(s.db.Update(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }))
+}
+
+// batch is update for calls that many goroutines make at once: they share a transaction
+// and its commit (see committer). fn may run more than once (in a shared transaction
+// that another call then failed, then alone): it must only change the transaction and
+// set its results anew each time.
+func (s *Store) batch(ctx context.Context, fn func(t *txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrap(s.commit.do(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }))
+}
+
+func wrap(err error) error {
+	if err == nil || strings.HasPrefix(err.Error(), "storebolt: ") {
+		return err
+	}
+	return fmt.Errorf("storebolt: %w", err)
+}
+
+func notFound(kind, id string) error {
+	return fmt.Errorf("storebolt: %s %q: %w", kind, id, store.ErrNotFound)
+}

@@ -1,0 +1,116 @@
+package storebolt
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxBatch caps the calls that share one transaction.
+const maxBatch = 1000
+
+// committer is a group commit: the calls that arrive while a transaction commits share
+// the next one, so n concurrent writers cost far fewer than n fsyncs, and a lone writer
+// waits for no timer. bbolt's DB.Batch does the same with a timer (MaxBatchDelay) that
+// every batch waits out, which a lone writer pays on every call.
+//
+// Like DB.Batch, a function may run more than once: when another function of its
+// transaction fails, the transaction is rolled back and run again without the failing
+// one, which then runs alone.
+type committer struct {
+	db    *bolt.DB
+	delay time.Duration // how long a call to an idle committer waits for company
+
+	mu    sync.Mutex
+	queue []call
+	busy  bool // a goroutine is running transactions
+}
+
+type call struct {
+	fn   func(*bolt.Tx) error
+	done chan error
+}
+
+// errSolo tells a caller that its function failed in a shared transaction.
+var errSolo = errors.New("storebolt: run alone")
+
+// do runs fn in a shared transaction and returns once that transaction is committed (or
+// fn's error, with nothing of fn's committed).
+func (c *committer) do(fn func(*bolt.Tx) error) error {
+	done := make(chan error, 1)
+	c.mu.Lock()
+	c.queue = append(c.queue, call{fn: fn, done: done})
+	if !c.busy {
+		c.busy = true
+		go c.run()
+	}
+	c.mu.Unlock()
+	err := <-done
+	if err == errSolo {
+		err = c.db.Update(fn)
+	}
+	return err
+}
+
+// run commits what is queued, transaction after transaction, until the queue is empty.
+func (c *committer) run() {
+	if c.delay > 0 {
+		time.Sleep(c.delay)
+	}
+	for {
+		c.mu.Lock()
+		calls := c.queue
+		if len(calls) > maxBatch {
+			calls, c.queue = calls[:maxBatch:maxBatch], calls[maxBatch:]
+		} else {
+			c.queue = nil
+		}
+		if len(calls) == 0 {
+			c.busy = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		c.commit(calls)
+	}
+}
+
+// commit runs calls in one transaction; a failing call is taken out and told to run
+// alone, and the others run again without it.
+func (c *committer) commit(calls []call) {
+	for len(calls) > 0 {
+		failed := -1
+		err := c.db.Update(func(tx *bolt.Tx) error {
+			for i, cl := range calls {
+				if err := safely(cl.fn, tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed >= 0 {
+			calls[failed].done <- errSolo
+			calls = append(calls[:failed:failed], calls[failed+1:]...)
+			continue
+		}
+		for _, cl := range calls {
+			cl.done <- err
+		}
+		return
+	}
+}
+
+// safely calls fn, turning a panic into an error (the caller then runs fn alone, and the
+// panic happens in its own goroutine).
+func safely(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return fn(tx)
+}

@@ -1,0 +1,317 @@
+package storebolt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/shophooks/webhook/store"
+)
+
+// The file's layout, format 1. Every bucket is top-level; composite keys put an ID first
+// as a length-prefixed string (pfx), so that one ID's keys are a contiguous range that no
+// other ID's keys can enter, and times as 8 big-endian bytes (tkey), so that keys sort by
+// time.
+//
+//	meta         "magic", "version", "figures" (overall store.Figures as JSON)
+//	subs         subID -> subRecord JSON
+//	subs_seq     seq -> subID                      (creation order, for listing)
+//	patterns     pfx(pattern) subID -> status, policy, seq   (fan-out lookup)
+//	events       eventID -> event (header JSON + raw data)
+//	bare_events  tkey(occurred) eventID            (events that never had a delivery)
+//	deliveries   dlvID -> dlvRecord JSON (with its attempts)
+//	due          tkey(due) dlvID                   (pending; due = lease end while leased)
+//	leases       dlvID                             (pending and leased: in flight)
+//	open         pfx(subID) 'p'|'h' tkey(created) dlvID   (pending and held per subscription)
+//	done         tkey(updated) dlvID               (finished, by age, for pruning)
+//	done_sub     pfx(subID) seq -> dlvID           (finished per subscription, oldest first)
+//	log          seq -> dlvID                      (all deliveries, newest last)
+//	log_sub      pfx(subID) seq -> dlvID
+//	log_event    pfx(eventID) seq -> dlvID
+//	counts       subID -> pending, held            (two big-endian int64)
+//	fin_counts   subID -> finished                 (one big-endian int64; deleted subscriptions too)
+//	figures      subID -> store.Figures JSON
+//
+// A delivery's seq comes from the log bucket's sequence: the order deliveries were made.
+var (
+	bMeta      = []byte("meta")
+	bSubs      = []byte("subs")
+	bSubsSeq   = []byte("subs_seq")
+	bPatterns  = []byte("patterns")
+	bEvents    = []byte("events")
+	bBare      = []byte("bare_events")
+	bDlvs      = []byte("deliveries")
+	bDue       = []byte("due")
+	bLeases    = []byte("leases")
+	bOpen      = []byte("open")
+	bDone      = []byte("done")
+	bDoneSub   = []byte("done_sub")
+	bLog       = []byte("log")
+	bLogSub    = []byte("log_sub")
+	bLogEvent  = []byte("log_event")
+	bCounts    = []byte("counts")
+	bFinCounts = []byte("fin_counts")
+	bFigures   = []byte("figures")
+
+	allBuckets = [][]byte{
+		bMeta, bSubs, bSubsSeq, bPatterns, bEvents, bBare, bDlvs, bDue, bLeases, bOpen,
+		bDone, bDoneSub, bLog, bLogSub, bLogEvent, bCounts, bFinCounts, bFigures,
+	}
+
+	keyMagic   = []byte("magic")
+	keyVersion = []byte("version")
+	keyFigures = []byte("figures")
+)
+
+const (
+	// magic marks a file as this package's.
+	magic = "shophooks/webhook store"
+	// formatVersion is the layout above. A file of another version is refused.
+	formatVersion = 1
+)
+
+// Open-index states.
+const (
+	openPending = 'p'
+	openHeld    = 'h'
+)
+
+var empty = []byte{}
+
+// pfx is id with its length in front: no pfx is a prefix of another.
+func pfx(id string) []byte {
+	b := binary.AppendUvarint(make([]byte, 0, len(id)+2), uint64(len(id)))
+	return append(b, id...)
+}
+
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+// cat joins key parts into a new slice.
+func cat(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+var (
+	minNano = time.Unix(0, math.MinInt64+1)
+	maxNano = time.Unix(0, math.MaxInt64)
+)
+
+// tkey encodes t in 8 bytes that sort as t does. The zero time sorts first; times beyond
+// what int64 nanoseconds hold are clamped.
+func tkey(t time.Time) []byte {
+	if t.IsZero() {
+		return make([]byte, 8)
+	}
+	var n int64
+	switch {
+	case t.Before(minNano):
+		n = math.MinInt64 + 1
+	case t.After(maxNano):
+		n = math.MaxInt64
+	default:
+		n = t.UnixNano()
+	}
+	return u64(uint64(n) ^ 1<<63)
+}
+
+// tdecode is the inverse of tkey.
+func tdecode(b []byte) time.Time {
+	u := binary.BigEndian.Uint64(b)
+	if u == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(u^1<<63)).UTC()
+}
+
+// subRecord is a stored subscription: the value and its creation order.
+type subRecord struct {
+	store.Subscription
+	Seq uint64 `json:"seq"`
+}
+
+// dlvRecord is a stored delivery: the value and its place in the log.
+type dlvRecord struct {
+	store.Delivery
+	Seq uint64 `json:"seq"`
+}
+
+// eventHeader is an event without its data, which is stored after it byte for byte.
+type eventHeader struct {
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	OccurredAt time.Time `json:"occurred_at"`
+}
+
+func encodeEvent(ev store.Event) ([]byte, error) {
+	hdr, err := json.Marshal(eventHeader{ID: ev.ID, Type: ev.Type, OccurredAt: ev.OccurredAt})
+	if err != nil {
+		return nil, err
+	}
+	b := binary.AppendUvarint(make([]byte, 0, len(hdr)+len(ev.Data)+2), uint64(len(hdr)))
+	b = append(b, hdr...)
+	return append(b, ev.Data...), nil
+}
+
+func decodeEvent(b []byte) (store.Event, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return store.Event{}, errors.New("corrupt record")
+	}
+	var h eventHeader
+	if err := json.Unmarshal(b[k:k+int(n)], &h); err != nil {
+		return store.Event{}, fmt.Errorf("corrupt record: %w", err)
+	}
+	ev := store.Event{ID: h.ID, Type: h.Type, OccurredAt: h.OccurredAt}
+	if data := b[k+int(n):]; len(data) > 0 {
+		ev.Data = bytes.Clone(data) // the tx's memory is gone once it ends
+	}
+	return ev, nil
+}
+
+// txn is a transaction with this layout's buckets at hand.
+type txn struct {
+	tx                                                             *bolt.Tx
+	meta, subs, subsSeq, patterns, events, bare, dlvs, due, leases *bolt.Bucket
+	open, done, doneSub, log, logSub, logEvent, counts, finCounts  *bolt.Bucket
+	figures                                                        *bolt.Bucket
+}
+
+// appendFill is the fill percent of the buckets whose keys only grow (sequences, and
+// delivery IDs, which are time-ordered): their pages split nearly full instead of half
+// full. Buckets with keys that arrive out of order (caller-chosen event IDs, due times)
+// keep bbolt's default, which suits them better.
+const appendFill = 0.9
+
+func newTxn(tx *bolt.Tx) *txn {
+	t := &txn{
+		tx: tx, meta: tx.Bucket(bMeta), subs: tx.Bucket(bSubs), subsSeq: tx.Bucket(bSubsSeq),
+		patterns: tx.Bucket(bPatterns), events: tx.Bucket(bEvents), bare: tx.Bucket(bBare),
+		dlvs: tx.Bucket(bDlvs), due: tx.Bucket(bDue), leases: tx.Bucket(bLeases),
+		open: tx.Bucket(bOpen), done: tx.Bucket(bDone), doneSub: tx.Bucket(bDoneSub),
+		log: tx.Bucket(bLog), logSub: tx.Bucket(bLogSub), logEvent: tx.Bucket(bLogEvent),
+		counts: tx.Bucket(bCounts), finCounts: tx.Bucket(bFinCounts), figures: tx.Bucket(bFigures),
+	}
+	if tx.Writable() && t.dlvs != nil {
+		for _, b := range []*bolt.Bucket{t.dlvs, t.doneSub, t.log, t.logSub} {
+			b.FillPercent = appendFill
+		}
+	}
+	return t
+}
+
+func (t *txn) sub(id string) (*subRecord, error) {
+	raw := t.subs.Get([]byte(id))
+	if raw == nil {
+		return nil, nil
+	}
+	var r subRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("storebolt: subscription %q: corrupt record: %w", id, err)
+	}
+	return &r, nil
+}
+
+func (t *txn) putSub(r *subRecord) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("storebolt: subscription %q: %w", r.ID, err)
+	}
+	return t.subs.Put([]byte(r.ID), raw)
+}
+
+// patternValue is what the patterns index keeps of a subscription: what InsertEvent
+// needs to fan out without reading the subscription.
+func patternValue(r *subRecord) []byte {
+	status, policy := byte('a'), byte('d')
+	if r.Status != store.StatusActive {
+		status = 'i'
+	}
+	if r.WhileInactive == store.InactiveHold {
+		policy = 'h'
+	}
+	return append([]byte{status, policy}, u64(r.Seq)...)
+}
+
+func (t *txn) putPatterns(r *subRecord) error {
+	v := patternValue(r)
+	for _, p := range r.Events {
+		if err := t.patterns.Put(cat(pfx(p), []byte(r.ID)), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) deletePatterns(r *subRecord) error {
+	for _, p := range r.Events {
+		if err := t.patterns.Delete(cat(pfx(p), []byte(r.ID))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) delivery(id string) (*dlvRecord, error) {
+	raw := t.dlvs.Get([]byte(id))
+	if raw == nil {
+		return nil, nil
+	}
+	var r dlvRecord
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("storebolt: delivery %q: corrupt record: %w", id, err)
+	}
+	return &r, nil
+}
+
+func (t *txn) event(id string) (*store.Event, error) {
+	raw := t.events.Get([]byte(id))
+	if raw == nil {
+		return nil, nil
+	}
+	ev, err := decodeEvent(raw)
+	if err != nil {
+		return nil, fmt.Errorf("storebolt: event %q: %w", id, err)
+	}
+	return &ev, nil
+}
+
+// figuresOf reads the figures kept under key in b (zero figures when there are none).
+func figuresOf(b *bolt.Bucket, key []byte) (store.Figures, error) {
+	var f store.Figures
+	raw := b.Get(key)
+	if raw == nil {
+		return f, nil
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return f, fmt.Errorf("storebolt: figures %q: corrupt record: %w", key, err)
+	}
+	return f, nil
+}
+
+func putFigures(b *bolt.Bucket, key []byte, f store.Figures) error {
+	raw, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+// hasPrefix reports whether some key of b starts with prefix.
+func hasPrefix(b *bolt.Bucket, prefix []byte) bool {
+	k, _ := b.Cursor().Seek(prefix)
+	return k != nil && bytes.HasPrefix(k, prefix)
+}
