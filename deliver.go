@@ -135,8 +135,11 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 		}
 		return fail(err)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(max(p.ScanBytes, p.LogBytes))))
+	buf := d.bodyBuffer()
+	defer d.bodies.Put(buf)
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, int64(max(p.ScanBytes, p.LogBytes))))
 	resp.Body.Close()
+	body := buf.Bytes() // only read below: the log keeps a copy (excerpt)
 	a.Duration = time.Since(sentAt)
 	a.StatusCode = resp.StatusCode
 	a.ResponseBody = excerpt(body, p.LogBytes)
@@ -163,21 +166,25 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 	return a, v
 }
 
+// bodyBuffer returns an empty buffer to read a response body into. Give it back to
+// d.bodies once nothing refers to its bytes: most bodies are small, and a new buffer per
+// attempt would be garbage at once.
+func (d *Dispatcher) bodyBuffer() *bytes.Buffer {
+	if b, ok := d.bodies.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
 // newRequest builds the signed request of one attempt in the subscription's format.
 func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event, sentAt time.Time) (*http.Request, error) {
-	u, err := url.Parse(sub.URL)
-	if err != nil {
-		return nil, fmt.Errorf("subscription URL: %w", err)
-	}
-	if d.cfg.requireHTTPS && u.Scheme != "https" {
-		return nil, &DestinationError{Host: u.Hostname(), Reason: "https is required"}
-	}
 	env := envelope{ID: ev.ID, Type: ev.Type, Timestamp: ev.OccurredAt, Data: ev.Data}
 	var (
 		method      = http.MethodPost
 		body        []byte
-		signed      []byte
 		contentType string
+		err         error
 	)
 	switch sub.Format {
 	case FormatXML:
@@ -185,12 +192,6 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 		contentType = "application/xml; charset=utf-8"
 	case FormatQuery:
 		method = http.MethodGet
-		q := u.Query()
-		for k, vs := range queryParams(env) {
-			q[k] = vs
-		}
-		u.RawQuery = q.Encode()
-		signed = []byte(u.RawQuery)
 	default:
 		body, err = encodeJSON(env)
 		contentType = "application/json"
@@ -198,12 +199,23 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 	if err != nil {
 		return nil, err // names the event already
 	}
-	if signed == nil {
-		signed = body
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytesReader(body))
+	// NewRequest parses the URL: the only parse of it per attempt.
+	req, err := http.NewRequestWithContext(ctx, method, sub.URL, bytesReader(body))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("subscription URL: %w", err)
+	}
+	u := req.URL
+	if d.cfg.requireHTTPS && u.Scheme != "https" {
+		return nil, &DestinationError{Host: u.Hostname(), Reason: "https is required"}
+	}
+	signed := body
+	if sub.Format == FormatQuery {
+		q := u.Query()
+		for k, vs := range queryParams(env) {
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+		signed = []byte(u.RawQuery)
 	}
 	if body != nil {
 		req.ContentLength = int64(len(body))

@@ -25,6 +25,7 @@ type Dispatcher struct {
 
 	wake     chan struct{}      // wakes the scheduler: something may be due
 	jobs     chan store.Claim   // claimed deliveries for the workers
+	bodies   sync.Pool          // *bytes.Buffer: response bodies are read into these
 	inflight atomic.Int64       // claims handed to workers and not yet finished
 	closed   atomic.Bool        // Close was called
 	stop     context.CancelFunc // stops the scheduler
