@@ -30,6 +30,10 @@ type Memory struct {
 	due        dueHeap // pending deliveries by due time
 	seq        uint64
 
+	maxAge time.Duration // retention; 0: none
+	keep   int           // retention per subscription; 0: none
+	writes int           // writes since creation, for the retention's pace
+
 	overall Figures
 	figures map[string]*Figures
 	pending map[string]int64
@@ -45,9 +49,27 @@ type memDelivery struct {
 	pruned  bool
 }
 
-// NewMemory returns an empty in-memory store.
-func NewMemory() *Memory {
-	return &Memory{
+// MemoryOption configures NewMemory.
+type MemoryOption func(*Memory)
+
+// WithMemoryRetention keeps the memory store from growing without bound: finished
+// deliveries (succeeded, failed, cancelled) last updated more than maxAge ago, and those
+// beyond the newest keepPerSubscription finished ones of a subscription, are removed with
+// their events. 0 turns either rule off. Pending and held deliveries are never removed.
+// The store prunes as it goes, under its own lock, once every PruneEvery writes: no
+// goroutine runs.
+func WithMemoryRetention(maxAge time.Duration, keepPerSubscription int) MemoryOption {
+	return func(m *Memory) { m.maxAge, m.keep = maxAge, keepPerSubscription }
+}
+
+// PruneEvery is how many writes (events inserted, attempts recorded) a memory store with
+// retention takes between two prunings.
+const PruneEvery = 1024
+
+// NewMemory returns an empty in-memory store. Without WithMemoryRetention it keeps every
+// delivery until Prune is called.
+func NewMemory(opts ...MemoryOption) *Memory {
+	m := &Memory{
 		subs:       make(map[string]*Subscription),
 		events:     make(map[string]*Event),
 		deliveries: make(map[string]*memDelivery),
@@ -58,6 +80,26 @@ func NewMemory() *Memory {
 		pending:    make(map[string]int64),
 		held:       make(map[string]int64),
 	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// wrote counts a write and applies the retention once every PruneEvery writes. The
+// caller holds m.mu.
+func (m *Memory) wrote() {
+	if m.maxAge <= 0 && m.keep <= 0 {
+		return
+	}
+	if m.writes++; m.writes%PruneEvery != 0 {
+		return
+	}
+	req := PruneRequest{KeepPerSubscription: m.keep}
+	if m.maxAge > 0 {
+		req.Before = time.Now().Add(-m.maxAge)
+	}
+	m.prune(req)
 }
 
 func notFound(kind, id string) error { return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound) }
@@ -216,6 +258,7 @@ func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inse
 		m.setState(md, state, now)
 		res.Deliveries = append(res.Deliveries, md.ID)
 	}
+	m.wrote()
 	return res, nil
 }
 
@@ -410,7 +453,9 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 			m.deleteSub(s.ID, now)
 		}
 	}
-	return md.Delivery.Clone(), nil
+	out := md.Delivery.Clone()
+	m.wrote()
+	return out, nil
 }
 
 // Redeliver implements Store.
@@ -523,6 +568,11 @@ func (m *Memory) Stats(ctx context.Context, now time.Time) (Stats, error) {
 func (m *Memory) Prune(ctx context.Context, req PruneRequest) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.prune(req), nil
+}
+
+// prune is Prune with m.mu held.
+func (m *Memory) prune(req PruneRequest) int {
 	n := 0
 	touched := make(map[string]bool) // events that lost a delivery
 	remove := func(md *memDelivery) bool {
@@ -559,7 +609,7 @@ func (m *Memory) Prune(ctx context.Context, req PruneRequest) (int, error) {
 		}
 	}
 	if n == 0 && req.Before.IsZero() {
-		return 0, nil
+		return 0
 	}
 	gone := func(md *memDelivery) bool { return md.pruned }
 	m.all = slices.DeleteFunc(m.all, gone)
@@ -590,7 +640,7 @@ func (m *Memory) Prune(ctx context.Context, req PruneRequest) (int, error) {
 		delete(m.events, id)
 		return true
 	})
-	return n, nil
+	return n
 }
 
 // dueAt is when the delivery is next due: its lease end while in flight.

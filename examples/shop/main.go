@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
 
-	st, closeStore, err := openStore(ctx, *dbPath, *retention)
+	st, closeStore, err := openStore(*dbPath, *retention)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func newHandler(d *webhook.Dispatcher, cat *eventtypes.Catalog, log *slog.Logger
 // openStore opens the bbolt store at path, or a memory store when path is empty, both
 // pruning the delivery log of what finished more than retention ago. The function it
 // returns closes the store.
-func openStore(ctx context.Context, path string, retention time.Duration) (store.Store, func() error, error) {
+func openStore(path string, retention time.Duration) (store.Store, func() error, error) {
 	if path != "" {
 		st, err := storebolt.Open(path, storebolt.WithRetention(retention, 0))
 		if err != nil {
@@ -162,21 +162,6 @@ func openStore(ctx context.Context, path string, retention time.Duration) (store
 		}
 		return st, st.Close, nil
 	}
-	st := store.NewMemory()
-	ctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Minute)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-tick.C:
-				_, _ = st.Prune(ctx, store.PruneRequest{Before: now.Add(-retention)})
-			}
-		}
-	}()
-	return st, func() error { stop(); <-done; return nil }, nil
+	st := store.NewMemory(store.WithMemoryRetention(retention, 0))
+	return st, func() error { return nil }, nil
 }
