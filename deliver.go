@@ -57,6 +57,7 @@ func (d *Dispatcher) deliver(c store.Claim) {
 		if wait, ok := p.Delay(c.Delivery.AttemptsInRound() + 1); ok {
 			rec.State, a.Outcome = DeliveryPending, OutcomeRetry
 			rec.NextAttemptAt = a.SentAt.Add(wait)
+			a.NextAttemptAt = rec.NextAttemptAt
 		} else {
 			rec.State, a.Outcome = DeliveryFailed, OutcomeGaveUp
 		}

@@ -59,6 +59,7 @@ func TestNextAttemptTimeIsStored(t *testing.T) {
 		del := e.delivery(ev.ID)
 		assert.Equal(t, webhook.DeliveryPending, del.State)
 		assert.True(t, del.NextAttemptAt.Equal(e.start.Add(60*time.Second)), "next attempt at %v", del.NextAttemptAt)
+		assert.True(t, del.Attempts[0].NextAttemptAt.Equal(del.NextAttemptAt), "the attempt says when the next is due")
 	})
 }
 

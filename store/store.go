@@ -224,7 +224,10 @@ type Attempt struct {
 	Error        string        `json:"error,omitempty"`
 	ErrorKind    ErrorKind     `json:"error_kind,omitempty"`
 	Outcome      Outcome       `json:"outcome"`
-	Test         bool          `json:"test,omitempty"`
+	// NextAttemptAt is when the attempt after this one was scheduled (Outcome retry);
+	// zero when none was.
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	Test          bool      `json:"test,omitempty"`
 }
 
 // Succeeded reports whether the attempt got a 2xx answer.
