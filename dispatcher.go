@@ -38,6 +38,10 @@ type Dispatcher struct {
 	workers    sync.WaitGroup
 	closeOnce  sync.Once
 	closeDone  chan struct{}
+	// closing guards closed against tests.Add, so that Close waits for every Test that
+	// got past its closed check.
+	closing sync.Mutex
+	tests   sync.WaitGroup // Test calls in progress
 }
 
 // New returns a Dispatcher that delivers from s at once: deliveries already due in s
@@ -109,8 +113,8 @@ func (d *Dispatcher) httpClient() *http.Client {
 }
 
 // Close stops the dispatcher: it claims no more deliveries, waits for the attempts in
-// flight to finish and be recorded, and returns when every goroutine it started has
-// ended. If ctx ends first, the attempts still in flight are cancelled (and not recorded:
+// flight (Test's included) to finish and be recorded, and returns when every goroutine it
+// started has ended. If ctx ends first, the attempts still in flight are cancelled (and not recorded:
 // their deliveries are attempted again by the next dispatcher once their lease runs out),
 // Close still waits for the goroutines to end, and it returns ctx's error. Close does not
 // close the store. Calling it again waits for the first call to finish and returns nil.
@@ -122,12 +126,14 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		return nil
 	}
 	defer close(d.closeDone)
+	d.closing.Lock()
 	d.closed.Store(true)
+	d.closing.Unlock()
 	d.stop()
 	<-d.loopDone
 	close(d.jobs)
 	done := make(chan struct{})
-	go func() { d.workers.Wait(); close(done) }()
+	go func() { d.workers.Wait(); d.tests.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
@@ -439,7 +445,8 @@ func (d *Dispatcher) Deliveries(ctx context.Context, q DeliveryQuery) ([]Deliver
 // Redeliver sends a delivery again, at once, with a fresh round of the retry schedule:
 // for a failed delivery after its last attempt, or to resend one that succeeded. Its
 // earlier attempts stay in its log. ErrNotFound if the delivery or its subscription is
-// gone; ErrInactive if the subscription is inactive.
+// gone; ErrInactive if the subscription is inactive; ErrInFlight while an attempt of it is
+// in flight.
 func (d *Dispatcher) Redeliver(ctx context.Context, deliveryID string) error {
 	if d.closed.Load() {
 		return ErrClosed

@@ -50,9 +50,18 @@ func (r TestResult) MarshalJSON() ([]byte, error) {
 // checked before it is activated. ErrNotFound if there is no such subscription; a
 // *ValidationError for a type not in the catalog.
 func (d *Dispatcher) Test(ctx context.Context, subscriptionID string, eventTypes ...string) (TestReport, error) {
+	d.closing.Lock()
 	if d.closed.Load() {
+		d.closing.Unlock()
 		return TestReport{}, ErrClosed
 	}
+	d.tests.Add(1)
+	d.closing.Unlock()
+	defer d.tests.Done()
+	// Close cuts the test short when its own context ends, as it does real attempts.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(d.sendCtx, cancel)()
 	sub, err := d.store.Subscription(ctx, subscriptionID)
 	if err != nil {
 		return TestReport{}, fmt.Errorf("webhook: test: %w", err)
