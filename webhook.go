@@ -125,6 +125,9 @@ var (
 	ErrClosed = errors.New("webhook: dispatcher closed")
 	// ErrInactive: the operation needs an active subscription (Redeliver).
 	ErrInactive = store.ErrInactive
+	// ErrInFlight: Redeliver found an attempt of the delivery in flight; try again once
+	// it is recorded. The same value as store.ErrInFlight.
+	ErrInFlight = store.ErrInFlight
 	// ErrInvalid matches every *ValidationError: errors.Is(err, ErrInvalid).
 	ErrInvalid = errors.New("webhook: invalid input")
 )

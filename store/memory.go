@@ -473,6 +473,10 @@ func (m *Memory) Redeliver(ctx context.Context, id string, now time.Time) (Deliv
 	if s.Status != StatusActive {
 		return Delivery{}, fmt.Errorf("delivery %q: subscription %q: %w", id, s.ID, ErrInactive)
 	}
+	if md.LeasedUntil.After(now) {
+		return Delivery{}, fmt.Errorf("delivery %q: %w", id, ErrInFlight)
+	}
+	md.LeasedUntil = time.Time{}
 	md.RoundStart = len(md.Attempts)
 	md.NextAttemptAt = now
 	md.Test = false

@@ -33,6 +33,9 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrInactive: the operation needs an active subscription.
 	ErrInactive = errors.New("subscription is inactive")
+	// ErrInFlight: an attempt of the delivery is in flight (its lease has not run out);
+	// try again once it is recorded.
+	ErrInFlight = errors.New("an attempt is in flight")
 )
 
 // Status is a subscription's state: active subscriptions receive deliveries, inactive ones
@@ -387,7 +390,8 @@ type Store interface {
 	RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery, error)
 	// Redeliver makes a delivery pending again, due at now, with a fresh round of the retry
 	// schedule. ErrNotFound if the delivery or its subscription is gone, ErrInactive if the
-	// subscription is inactive.
+	// subscription is inactive, ErrInFlight if it is leased until after now (the attempt's
+	// record would overwrite the fresh round).
 	Redeliver(ctx context.Context, id string, now time.Time) (Delivery, error)
 
 	// Delivery returns the delivery with that ID, or ErrNotFound.

@@ -44,7 +44,7 @@ func (t *txn) claimDue(now time.Time, limit int, leaseUntil time.Time) ([]store.
 			if bytes.Compare(k[:8], nowKey) > 0 {
 				break
 			}
-			ids = append(ids, string(k[8:]))
+			ids = append(ids, string(k[16:])) // due time, sequence, ID
 		}
 		if len(ids) == 0 {
 			break
@@ -129,6 +129,11 @@ func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (sto
 			return nil
 		}
 		if err := t.recordAttempt(r, rec); err != nil {
+			return err
+		}
+		// The action (deactivate, delete) may have moved the delivery again: answer
+		// with it as stored.
+		if r, err = t.delivery(rec.DeliveryID); err != nil || r == nil {
 			return err
 		}
 		out = r.Delivery
@@ -244,7 +249,11 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) (store.
 		if sub.Status != store.StatusActive {
 			return fmt.Errorf("storebolt: delivery %q: subscription %q: %w", id, sub.ID, store.ErrInactive)
 		}
+		if r.LeasedUntil.After(now) {
+			return fmt.Errorf("storebolt: delivery %q: %w", id, store.ErrInFlight)
+		}
 		prev := *r
+		r.LeasedUntil = time.Time{}
 		r.RoundStart = len(r.Attempts)
 		r.NextAttemptAt = now
 		r.Test = false

@@ -378,6 +378,24 @@ func testRedeliver(t *testing.T, newStore func(t *testing.T) store.Store) {
 		assert.Equal(t, store.DeliveryFailed, f.state(dlv))
 	})
 
+	t.Run("InFlight", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		f.create(newSub("sub_1", "order.created"))
+		dlv := f.emitOne("evt_1", "order.created", t0)
+		f.mustClaim(dlv, t0)
+		_, err := f.s.Redeliver(f.ctx, dlv, at(time.Second))
+		require.ErrorIs(t, err, store.ErrInFlight, "the attempt's record would overwrite the fresh round")
+		d := f.delivery(dlv)
+		assert.Zero(t, d.RoundStart)
+
+		// Once the lease has run out (the process died), Redeliver takes it back.
+		d, err = f.s.Redeliver(f.ctx, dlv, t0.Add(lease+time.Second))
+		require.NoError(t, err)
+		assert.Equal(t, store.DeliveryPending, d.State)
+		assert.True(t, d.LeasedUntil.IsZero())
+		f.mustClaim(dlv, t0.Add(lease+time.Second))
+	})
+
 	t.Run("SubscriptionGone", func(t *testing.T) {
 		f := newFixture(t, newStore)
 		f.create(newSub("sub_1", "order.created"))
