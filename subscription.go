@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -105,6 +106,11 @@ func validateURL(raw string, requireHTTPS bool) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		// url.Error quotes the whole URL, query tokens and passwords included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return &ValidationError{Field: "URL", Reason: "cannot be parsed", Err: err}
 	}
 	switch u.Scheme {
