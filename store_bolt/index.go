@@ -42,7 +42,9 @@ func keysOf(r *dlvRecord) indexKeys {
 	k[ixLogEvent] = cat(pfx(r.EventID), seq)
 	switch {
 	case r.State == store.DeliveryPending:
-		k[ixDue] = cat(tkey(dueAt(r)), id)
+		// The sequence breaks ties of due time in creation order (IDs made in the same
+		// millisecond sort at random), as the memory store does.
+		k[ixDue] = cat(tkey(dueAt(r)), seq, id)
 		if !r.LeasedUntil.IsZero() {
 			k[ixLease] = id
 		}

@@ -26,7 +26,7 @@ import (
 //	events       eventID -> event (header JSON + raw data)
 //	bare_events  tkey(occurred) eventID            (events that never had a delivery)
 //	deliveries   dlvID -> dlvRecord JSON (with its attempts)
-//	due          tkey(due) dlvID                   (pending; due = lease end while leased)
+//	due          tkey(due) seq dlvID               (pending; due = lease end while leased)
 //	leases       dlvID                             (pending and leased: in flight)
 //	open         pfx(subID) 'p'|'h' tkey(created) dlvID   (pending and held per subscription)
 //	done         tkey(updated) dlvID               (finished, by age, for pruning)

@@ -127,19 +127,25 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (store.Stats, error) {
 // start, the cap walks the oldest finished deliveries of the subscriptions that have too
 // many; neither reads what it keeps.
 func (s *Store) Prune(ctx context.Context, req store.PruneRequest) (int, error) {
-	var n int
-	err := s.update(ctx, func(t *txn) error {
+	n, _, err := s.prune(ctx, req)
+	return n, err
+}
+
+// prune is Prune in one transaction; it also says how many events that never had a
+// delivery it removed, so that retention can tell whether more are left.
+func (s *Store) prune(ctx context.Context, req store.PruneRequest) (deliveries, bare int, err error) {
+	err = s.update(ctx, func(t *txn) error {
 		var err error
-		n, err = t.prune(req)
+		deliveries, bare, err = t.prune(req)
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return n, nil
+	return deliveries, bare, nil
 }
 
-func (t *txn) prune(req store.PruneRequest) (int, error) {
+func (t *txn) prune(req store.PruneRequest) (int, int, error) {
 	n := 0
 	left := func() int {
 		if req.Limit <= 0 {
@@ -170,7 +176,7 @@ func (t *txn) prune(req store.PruneRequest) (int, error) {
 		}
 		for _, id := range ids {
 			if err := remove(id); err != nil {
-				return n, err
+				return n, 0, err
 			}
 		}
 	}
@@ -196,7 +202,7 @@ func (t *txn) prune(req store.PruneRequest) (int, error) {
 			}
 			for _, id := range ids {
 				if err := remove(id); err != nil {
-					return n, err
+					return n, 0, err
 				}
 			}
 		}
@@ -204,7 +210,7 @@ func (t *txn) prune(req store.PruneRequest) (int, error) {
 
 	for ev := range touched {
 		if err := t.dropEventIfBare(ev); err != nil {
-			return n, err
+			return n, 0, err
 		}
 	}
 
@@ -221,14 +227,15 @@ func (t *txn) prune(req store.PruneRequest) (int, error) {
 		}
 		for _, k := range keys {
 			if err := t.bare.Delete(k); err != nil {
-				return n, err
+				return n, 0, err
 			}
 			if err := t.dropEventIfBare(string(k[8:])); err != nil {
-				return n, err
+				return n, 0, err
 			}
 		}
+		return n, len(keys), nil
 	}
-	return n, nil
+	return n, 0, nil
 }
 
 // dropEventIfBare removes an event that no delivery refers to.

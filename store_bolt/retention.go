@@ -35,12 +35,12 @@ func (s *Store) pruneOnce() {
 		if s.cfg.maxAge > 0 {
 			req.Before = time.Now().Add(-s.cfg.maxAge)
 		}
-		n, err := s.Prune(context.Background(), req)
+		n, bare, err := s.prune(context.Background(), req)
 		if err != nil {
 			s.cfg.logger.Error("storebolt: pruning the delivery log failed", "err", err)
 			return
 		}
-		if n < PruneBatch {
+		if n < PruneBatch && bare < PruneBatch {
 			return
 		}
 	}
