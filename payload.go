@@ -246,7 +246,8 @@ func writeXMLValue(buf *bytes.Buffer, dec *json.Decoder, name, key string, hasKe
 	if err != nil {
 		return err
 	}
-	openTag := func(typ string) {
+	// startTag writes the element's name and key attribute, leaving the tag open.
+	startTag := func() {
 		buf.WriteByte('<')
 		buf.WriteString(name)
 		if hasKey {
@@ -254,6 +255,9 @@ func writeXMLValue(buf *bytes.Buffer, dec *json.Decoder, name, key string, hasKe
 			writeXMLText(buf, key)
 			buf.WriteByte('"')
 		}
+	}
+	openTag := func(typ string) {
+		startTag()
 		if typ != "" {
 			buf.WriteString(` type="`)
 			buf.WriteString(typ)
@@ -313,13 +317,7 @@ func writeXMLValue(buf *bytes.Buffer, dec *json.Decoder, name, key string, hasKe
 		buf.WriteString(strconv.FormatBool(v))
 		closeTag()
 	case nil:
-		buf.WriteByte('<')
-		buf.WriteString(name)
-		if hasKey {
-			buf.WriteString(` key="`)
-			writeXMLText(buf, key)
-			buf.WriteByte('"')
-		}
+		startTag()
 		buf.WriteString(` nil="true"/>`)
 	default:
 		return errXMLUnexpectedToken
