@@ -190,7 +190,7 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 	switch sub.Format {
 	case FormatXML:
 		body, err = encodeXML(env)
-		contentType = "application/xml; charset=utf-8"
+		contentType = "application/xml" // the XML declaration names UTF-8
 	case FormatQuery:
 		method = http.MethodGet
 	default:
