@@ -143,6 +143,7 @@ type ValidationError struct {
 	Err    error
 }
 
+// Error says which field was refused and why, with the value when it is safe to show.
 func (e *ValidationError) Error() string {
 	msg := "webhook: invalid " + e.Field
 	if e.Value != "" {
