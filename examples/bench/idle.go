@@ -10,8 +10,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/shophooks/webhook"
@@ -86,34 +84,14 @@ func fillFuture(st store.Store, n, emitters int) (float64, error) {
 		return 0, err
 	}
 	due := time.Now().Add(time.Hour).Round(0).UTC()
-	var (
-		next     atomic.Int64
-		firstErr atomic.Pointer[error]
-		wg       sync.WaitGroup
-	)
-	start := time.Now()
-	for range emitters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				ev := store.Event{ID: store.NewID("evt"), Type: eventtypes.OrderCreated, OccurredAt: time.Now().Round(0).UTC(), Data: data}
-				ins, err := st.InsertEvent(ctx, ev, due)
-				if err == nil && ins.Pending != 1 {
-					err = fmt.Errorf("event %s: %d pending deliveries, want 1", ev.ID, ins.Pending)
-				}
-				if err != nil {
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := firstErr.Load(); err != nil {
-		return 0, *err
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return concurrently(n, emitters, func(int64) error {
+		ev := store.Event{ID: store.NewID("evt"), Type: eventtypes.OrderCreated, OccurredAt: time.Now().Round(0).UTC(), Data: data}
+		ins, err := st.InsertEvent(ctx, ev, due)
+		if err == nil && ins.Pending != 1 {
+			err = fmt.Errorf("event %s: %d pending deliveries, want 1", ev.ID, ins.Pending)
+		}
+		return err
+	})
 }
 
 type idleResult struct {
