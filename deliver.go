@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -34,7 +35,7 @@ type AttemptResult struct {
 // deliver makes one attempt of a claimed delivery and records it with its consequences.
 func (d *Dispatcher) deliver(c store.Claim) {
 	p := d.cfg.policy
-	a, v := d.send(d.sendCtx, c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
+	a, v, asked := d.send(d.sendCtx, c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
 	if d.sendCtx.Err() != nil {
 		// Close gave up waiting: this was not the endpoint's fault, so it is not
 		// recorded; the lease runs out and the delivery is attempted again later.
@@ -56,10 +57,15 @@ func (d *Dispatcher) deliver(c store.Claim) {
 	default:
 		if wait, ok := p.Delay(c.Delivery.AttemptsInRound() + 1); ok {
 			rec.State, a.Outcome = DeliveryPending, OutcomeRetry
-			rec.NextAttemptAt = a.SentAt.Add(wait)
+			// Retry-After may push the retry later, never earlier, than the schedule.
+			rec.NextAttemptAt = a.SentAt.Add(max(wait, asked))
 			a.NextAttemptAt = rec.NextAttemptAt
 		} else {
 			rec.State, a.Outcome = DeliveryFailed, OutcomeGaveUp
+		}
+		if since := c.Failures.Since; d.cfg.autoDisable > 0 && c.Failures.Count > 0 && a.SentAt.Sub(since) >= d.cfg.autoDisable {
+			rec.Action = store.ActionDeactivate
+			rec.Reason = fmt.Sprintf("disabled automatically: every attempt failed since %s", since.UTC().Format(time.RFC3339))
 		}
 	}
 	rec.Attempt = a
@@ -77,13 +83,44 @@ func (d *Dispatcher) deliver(c store.Claim) {
 			slog.Int("status", a.StatusCode), slog.Duration("duration", a.Duration), slog.String("error", a.Error),
 			slog.String("outcome", string(a.Outcome)), slog.Time("next_attempt_at", del.NextAttemptAt))
 	}
-	if a.Outcome == OutcomeDeactivated {
-		d.logAttempt(slog.LevelWarn, c, a, "webhook: subscription deactivated", slog.String("reason", rec.Reason))
+	if d.fair.recorded(c.Subscription.ID, a.Outcome == OutcomeSucceeded) {
+		d.logAttempt(slog.LevelWarn, c, a, "webhook: circuit breaker open: sending one probe at a time",
+			slog.Int("consecutive_failures", d.cfg.breakerThreshold))
 	}
-	if a.Outcome == OutcomeUnsubscribed {
-		d.logAttempt(slog.LevelWarn, c, a, "webhook: subscription deleted: the endpoint asked to be unsubscribed")
+	switch rec.Action {
+	case store.ActionDeactivate:
+		d.statusChanged(c, a, false, rec.Reason)
+	case store.ActionDelete:
+		d.fair.forget(c.Subscription.ID)
+		d.statusChanged(c, a, true, "the endpoint asked to be unsubscribed")
 	}
 	d.observe(del, a)
+}
+
+// statusChanged tells the application, once, that an attempt of c deactivated or deleted
+// its subscription: by a log line at Warn and the WithOnStatusChange callback. Two
+// attempts in flight may both answer 410; only the one whose change the store kept is
+// told.
+func (d *Dispatcher) statusChanged(c store.Claim, a Attempt, deleted bool, reason string) {
+	var key any = "deleted"
+	if !deleted {
+		sub, err := d.store.Subscription(context.WithoutCancel(d.sendCtx), c.Subscription.ID)
+		if err != nil || sub.Status != StatusInactive || sub.StatusReason != reason {
+			return // deleted meanwhile, or deactivated by someone else
+		}
+		key = sub.StatusChangedAt
+	}
+	if prev, loaded := d.notified.Swap(c.Subscription.ID, key); loaded && prev == key {
+		return
+	}
+	if deleted {
+		d.logAttempt(slog.LevelWarn, c, a, "webhook: subscription deleted: the endpoint asked to be unsubscribed")
+	} else {
+		d.logAttempt(slog.LevelWarn, c, a, "webhook: subscription deactivated", slog.String("reason", reason))
+	}
+	if d.cfg.onStatusChange != nil {
+		d.cfg.onStatusChange(StatusChange{Subscription: c.Subscription.Redacted(), Deleted: deleted, Reason: reason, At: a.SentAt.Add(a.Duration)})
+	}
 }
 
 // logAttempt logs msg about attempt a of c at level, after the attributes that name the
@@ -113,15 +150,18 @@ func (d *Dispatcher) observe(del Delivery, a Attempt) {
 
 // send makes one HTTP request of ev to sub and reads the answer, bounded by the policy's
 // timeout and body limits. The attempt it returns has everything but the outcome.
-func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, number int) (Attempt, verdict) {
+//
+// retryAfter is the wait a 429 or 503 answer asked for with Retry-After, capped.
+func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, number int) (a Attempt, v verdict, retryAfter time.Duration) {
 	p := d.cfg.policy
+	p.Timeout = cmp.Or(sub.Timeout, p.Timeout)
 	sentAt := now()
-	a := Attempt{Number: number, SentAt: sentAt}
-	fail := func(err error) (Attempt, verdict) {
+	a = Attempt{Number: number, SentAt: sentAt}
+	fail := func(err error) (Attempt, verdict, time.Duration) {
 		a.Duration = time.Since(sentAt)
 		a.Error = attemptError(err)
 		a.ErrorKind = errorKind(0, err)
-		return a, verdictRetry
+		return a, verdictRetry, 0
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
@@ -152,9 +192,9 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 		}
 		a.Error = attemptError(err)
 		a.ErrorKind = errorKind(0, err)
-		return a, verdictRetry
+		return a, verdictRetry, 0
 	}
-	v := p.judge(resp.StatusCode, body[:min(len(body), p.ScanBytes)], nil)
+	v = p.judge(resp.StatusCode, body[:min(len(body), p.ScanBytes)], nil)
 	switch v {
 	case verdictSuccess:
 	case verdictUnsubscribe:
@@ -163,8 +203,12 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 	default:
 		a.ErrorKind = errorKind(resp.StatusCode, nil)
 		a.Error = fmt.Sprintf("endpoint answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		if wait, ok := retryAfterHeader(resp.StatusCode, resp.Header, sentAt, p.MaxRetryAfter); ok {
+			retryAfter = wait
+			a.Error += fmt.Sprintf("; Retry-After %s", wait)
+		}
 	}
-	return a, v
+	return a, v, retryAfter
 }
 
 // bodyBuffer returns an empty buffer to read a response body into. Give it back to

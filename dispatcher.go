@@ -1,9 +1,11 @@
 package webhook
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -42,6 +44,9 @@ type Dispatcher struct {
 	// got past its closed check.
 	closing sync.Mutex
 	tests   sync.WaitGroup // Test calls in progress
+
+	fair     *fairness
+	notified sync.Map // subscription ID -> StatusChangedAt (or "deleted") already told
 }
 
 // New returns a Dispatcher that delivers from s at once: deliveries already due in s
@@ -75,6 +80,9 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 		cfg.signer = StandardSigner{}
 	}
 	cfg.userAgent = cmp.Or(cfg.userAgent, DefaultUserAgent)
+	if err := cfg.fillFairness(); err != nil {
+		return nil, err
+	}
 
 	d := &Dispatcher{
 		store:     s,
@@ -83,6 +91,7 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 		jobs:      make(chan store.Claim, cfg.workers),
 		loopDone:  make(chan struct{}),
 		closeDone: make(chan struct{}),
+		fair:      newFairness(cfg),
 	}
 	d.client = d.httpClient()
 	d.loopCtx, d.stop = context.WithCancel(context.Background())
@@ -159,7 +168,9 @@ func (d *Dispatcher) signal() {
 
 // leaseFor is how long a claimed delivery stays leased: longer than any attempt can take,
 // so only a dead process leaves one to run out.
-func (d *Dispatcher) leaseFor() time.Duration { return 2*d.cfg.policy.Timeout + time.Minute }
+func (d *Dispatcher) leaseFor() time.Duration {
+	return 2*max(d.cfg.policy.Timeout, d.cfg.maxTimeout) + time.Minute
+}
 
 // minWait is the shortest sleep of the scheduler when the store says something is due
 // but gives nothing to claim.
@@ -181,22 +192,23 @@ func (d *Dispatcher) schedule() {
 		wait := time.Duration(-1) // until woken
 		if free := d.cfg.workers - int(d.inflight.Load()); free > 0 {
 			now := time.Now()
-			claims, err := d.store.ClaimDue(ctx, now, free, now.Add(d.leaseFor()))
+			claims, next, err := d.store.ClaimDue(ctx, store.ClaimRequest{
+				Now: now, Limit: free, LeaseUntil: now.Add(d.leaseFor()), Quota: d.fair.quota,
+			})
 			if err != nil && ctx.Err() == nil {
 				d.cfg.logger.Error("webhook: claiming due deliveries", "err", err)
 				wait = storeRetry
 			}
 			for _, c := range claims {
+				d.fair.claimed(c)
 				d.inflight.Add(1)
 				d.jobs <- c // never blocks: at most workers claims are out at once
 			}
 			if err == nil && len(claims) < free {
-				next, ok, err := d.store.NextDue(ctx)
-				switch {
-				case err != nil && ctx.Err() == nil:
-					d.cfg.logger.Error("webhook: reading the next due time", "err", err)
-					wait = storeRetry
-				case ok:
+				if t, ok := d.fair.nextWake(); ok && (next.IsZero() || t.Before(next)) {
+					next = t
+				}
+				if !next.IsZero() {
 					wait = max(time.Until(next), 0)
 					if wait == 0 && len(claims) == 0 {
 						// Due, yet not claimable: the store is lagging (a lease
@@ -261,7 +273,8 @@ func (d *Dispatcher) Subscribe(ctx context.Context, sub Subscription) (Subscript
 }
 
 // UpdateSubscription replaces the subscription with sub.ID by sub, validated like
-// Subscribe. CreatedAt is kept; an empty Status keeps the current status. A change of
+// Subscribe. sub.Workspace must be the subscription's: a subscription never changes
+// workspace (a *ValidationError for Workspace says so). CreatedAt is kept; an empty Status keeps the current status. A change of
 // status moves deliveries as Activate and Deactivate do. ErrNotFound if there is no such
 // subscription.
 func (d *Dispatcher) UpdateSubscription(ctx context.Context, sub Subscription) (Subscription, error) {
@@ -279,6 +292,9 @@ func (d *Dispatcher) UpdateSubscription(ctx context.Context, sub Subscription) (
 	}
 	t := now()
 	updated, err := d.store.UpdateSubscription(ctx, sub.ID, t, func(cur *Subscription) error {
+		if sub.Workspace != cur.Workspace {
+			return &ValidationError{Field: "Workspace", Value: safeValue(sub.Workspace), Reason: fmt.Sprintf("cannot change: the subscription belongs to workspace %q", cur.Workspace)}
+		}
 		next := sub.Clone()
 		next.CreatedAt = cur.CreatedAt
 		next.UpdatedAt = t
@@ -368,16 +384,20 @@ func (d *Dispatcher) setStatus(ctx context.Context, id string, status Status, re
 	return nil
 }
 
-// Emit records that something of type eventType happened, with data (any value that
-// encoding/json can marshal; json.RawMessage and []byte are taken as JSON as they are;
-// nil means {}). It validates the type against the catalog, assigns the event an ID
-// ("evt_...", or the one WithEventID gives), and stores the event with one delivery per
-// matching active subscription (held ones for inactive subscriptions that hold) in one
-// atomic step, then wakes the scheduler and returns. It never waits for HTTP.
+// Emit records that something of type eventType happened, with data: a JSON object, given
+// as any value that encoding/json marshals to one (a struct, a map), or as JSON bytes
+// (json.RawMessage or []byte); nil, and a nil pointer or map, mean {}. Other JSON values
+// (a string, an array) are refused: receivers expect the resource's object. It validates
+// the type against the catalog and the encoded envelope against WithMaxPayloadBytes,
+// assigns the event an ID ("evt_...", or the one WithEventID gives), and stores the event
+// with one delivery per matching active subscription of its workspace (InWorkspace; held
+// ones for inactive subscriptions that hold) in one atomic step, then wakes the scheduler
+// and returns. It never waits for HTTP.
 //
 // When Emit returns without error the event is committed: with a durable store it
-// survives a crash. With WithEventID, an ID that exists returns the stored event and
-// creates nothing.
+// survives a crash. With WithEventID, an ID that exists with the same type and workspace
+// returns the stored event and creates nothing; with another type or workspace it is
+// refused with an error matching ErrConflict.
 func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts ...EmitOption) (Event, error) {
 	if d.closed.Load() {
 		return Event{}, ErrClosed
@@ -389,6 +409,9 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 	if err := d.cfg.catalog.Validate(eventType); err != nil {
 		return Event{}, &ValidationError{Field: "eventType", Value: eventType, Reason: "is not in the catalog", Err: err}
 	}
+	if err := validateWorkspace(ec.workspace); err != nil {
+		return Event{}, err
+	}
 	raw, err := marshalData(data)
 	if err != nil {
 		return Event{}, err
@@ -399,9 +422,16 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 		return Event{}, err
 	}
 	t := now()
-	ins, err := d.store.InsertEvent(ctx, Event{ID: ec.id, Type: eventType, OccurredAt: t, Data: raw}, t)
+	if n := envelopeSize(ec.id, eventType, t, raw); n > d.cfg.maxPayload {
+		return Event{}, &ValidationError{Field: "data", Reason: fmt.Sprintf("makes a %d-byte envelope, over the limit of %d bytes", n, d.cfg.maxPayload)}
+	}
+	ins, err := d.store.InsertEvent(ctx, Event{ID: ec.id, Workspace: ec.workspace, Type: eventType, OccurredAt: t, Data: raw}, t)
 	if err != nil {
 		return Event{}, fmt.Errorf("webhook: emit %s: %w", eventType, err)
+	}
+	if !ins.Created && (ins.Event.Type != eventType || ins.Event.Workspace != ec.workspace) {
+		return Event{}, fmt.Errorf("webhook: emit %s: event %q exists with type %q in workspace %q: %w",
+			eventType, ec.id, ins.Event.Type, ins.Event.Workspace, ErrConflict)
 	}
 	if ins.Pending > 0 {
 		d.signal()
@@ -409,7 +439,14 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 	return ins.Event, nil
 }
 
-// marshalData turns Emit's data into JSON.
+// envelopeSize is the length of the JSON envelope of an event.
+func envelopeSize(id, eventType string, t time.Time, data []byte) int {
+	var b [64]byte
+	n := len(`{"id":,"type":,"timestamp":"","data":}`) + len(t.UTC().AppendFormat(b[:0], time.RFC3339Nano))
+	return n + len(appendJSONString(nil, id)) + len(appendJSONString(nil, eventType)) + len(data)
+}
+
+// marshalData turns Emit's data into compact JSON, and refuses what is not an object.
 func marshalData(data any) (json.RawMessage, error) {
 	var raw []byte
 	switch v := data.(type) {
@@ -424,17 +461,40 @@ func marshalData(data any) (json.RawMessage, error) {
 		if err != nil {
 			return nil, &ValidationError{Field: "data", Reason: "cannot be encoded as JSON", Err: err}
 		}
+		return objectOnly(b) // json.Marshal writes compact JSON
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(raw))
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, &ValidationError{Field: "data", Reason: "is not valid JSON", Err: err}
+	}
+	return objectOnly(buf.Bytes())
+}
+
+// objectOnly passes a JSON object, turns null into {}, and refuses any other value.
+func objectOnly(b []byte) (json.RawMessage, error) {
+	switch {
+	case len(b) > 0 && b[0] == '{':
 		return b, nil
+	case string(b) == "null":
+		return json.RawMessage("{}"), nil
 	}
-	if !json.Valid(raw) {
-		return nil, &ValidationError{Field: "data", Reason: "is not valid JSON"}
+	kind := "a JSON " + map[byte]string{'[': "array", '"': "string", 't': "boolean", 'f': "boolean"}[b[0]]
+	if kind == "a JSON " {
+		kind = "a JSON number"
 	}
-	return append(json.RawMessage(nil), raw...), nil
+	return nil, &ValidationError{Field: "data", Reason: "must be a JSON object, not " + kind}
 }
 
 // Deliveries lists the deliveries q selects, newest first, each with its attempts: the
 // "Recent Deliveries" page. Page with q.Before set to the last ID of the previous page.
+//
+// q.Limit caps the page (0 means store.DefaultLimit); a negative limit is refused with a
+// *ValidationError.
 func (d *Dispatcher) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, error) {
+	if q.Limit < 0 {
+		return nil, &ValidationError{Field: "Limit", Value: fmt.Sprint(q.Limit), Reason: "must not be negative"}
+	}
 	ds, err := d.store.Deliveries(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: %w", err)
@@ -458,11 +518,74 @@ func (d *Dispatcher) Redeliver(ctx context.Context, deliveryID string) error {
 	return nil
 }
 
-// Stats returns the health figures, overall and per subscription: success rate,
-// response times, errors by kind, queue depth. They are running figures kept by the
-// store, so the call is cheap.
+// Recover redelivers every failed delivery of the subscription created at or after since:
+// the call to make once a merchant's endpoint is back after an outage. Each is sent again
+// at once with a fresh round of the retry schedule, as Redeliver does; deliveries with an
+// attempt in flight are left alone. It returns how many it redelivered. ErrNotFound if
+// there is no such subscription, ErrInactive if it is inactive.
+func (d *Dispatcher) Recover(ctx context.Context, subscriptionID string, since time.Time) (int, error) {
+	if d.closed.Load() {
+		return 0, ErrClosed
+	}
+	sub, err := d.store.Subscription(ctx, subscriptionID)
+	if err != nil {
+		return 0, fmt.Errorf("webhook: recover: %w", err)
+	}
+	if sub.Status != StatusActive {
+		return 0, fmt.Errorf("webhook: recover: subscription %q: %w", sub.ID, ErrInactive)
+	}
+	// Collect first, then redeliver: a redelivered delivery leaves the failed state, which
+	// would move the cursor of a query still being paged.
+	var ids []string
+	q := DeliveryQuery{SubscriptionID: sub.ID, State: DeliveryFailed, Since: since, Limit: 500}
+	for {
+		page, err := d.store.Deliveries(ctx, q)
+		if err != nil {
+			return 0, fmt.Errorf("webhook: recover: %w", err)
+		}
+		for _, del := range page {
+			if !del.Test {
+				ids = append(ids, del.ID)
+			}
+		}
+		if len(page) < q.Limit {
+			break
+		}
+		q.Before = page[len(page)-1].ID
+	}
+	n := 0
+	for _, id := range ids {
+		_, err := d.store.Redeliver(ctx, id, now())
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrInFlight), errors.Is(err, ErrNotFound):
+			// Being sent already, or pruned meanwhile.
+		default:
+			if n > 0 {
+				d.signal()
+			}
+			return n, fmt.Errorf("webhook: recover: %w", err)
+		}
+	}
+	if n > 0 {
+		d.signal()
+	}
+	return n, nil
+}
+
+// Stats returns the health figures of every workspace, overall and per subscription:
+// success rate, response times, errors by kind, queue depth. They are running figures kept
+// by the store, so the call is cheap.
 func (d *Dispatcher) Stats(ctx context.Context) (Stats, error) {
-	st, err := d.store.Stats(ctx, now())
+	return d.StatsFor(ctx, "")
+}
+
+// StatsFor returns the health figures of one workspace: Overall covers that workspace's
+// deliveries (its deleted subscriptions' included), Subscriptions its subscriptions. An
+// empty workspace means every workspace, as Stats.
+func (d *Dispatcher) StatsFor(ctx context.Context, workspace string) (Stats, error) {
+	st, err := d.store.Stats(ctx, workspace, now())
 	if err != nil {
 		return Stats{}, fmt.Errorf("webhook: %w", err)
 	}

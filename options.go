@@ -3,6 +3,7 @@ package webhook
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/shophooks/webhook/eventtypes"
 )
@@ -23,6 +24,16 @@ type config struct {
 	allowPrivate bool
 	requireHTTPS bool
 	userAgent    string
+
+	maxInFlight      int
+	maxTimeout       time.Duration
+	breakerThreshold int
+	probeEvery       time.Duration
+	breakerSet       bool
+	autoDisable      time.Duration
+	autoDisableSet   bool
+	onStatusChange   func(StatusChange)
+	maxPayload       int
 }
 
 // DefaultWorkers is the number of attempts a Dispatcher has in flight at most, unless
@@ -82,9 +93,26 @@ func WithUserAgent(ua string) Option { return func(cfg *config) { cfg.userAgent 
 type EmitOption func(*emitConfig)
 
 type emitConfig struct {
-	id string
+	id        string
+	workspace string
 }
 
+// InWorkspace emits the event in a workspace (a merchant, shop or tenant of the
+// application): it fans out only to that workspace's subscriptions. Without it the event
+// is in the default workspace, "".
+func InWorkspace(workspace string) EmitOption { return func(c *emitConfig) { c.workspace = workspace } }
+
+// DefaultMaxPayloadBytes is the largest encoded event envelope Emit accepts unless
+// WithMaxPayloadBytes says otherwise: 1 MiB.
+const DefaultMaxPayloadBytes = 1 << 20
+
+// WithMaxPayloadBytes sets the largest JSON envelope ({"id","type","timestamp","data"})
+// of an event that Emit accepts (DefaultMaxPayloadBytes); larger data is refused with a
+// *ValidationError before anything is stored. New refuses n < 1.
+func WithMaxPayloadBytes(n int) Option { return func(cfg *config) { cfg.maxPayload = n } }
+
 // WithEventID gives the event this ID instead of a generated one: emitting an ID that
-// exists returns the stored event and creates nothing, so a caller can retry Emit safely.
+// exists, with the same type in the same workspace, returns the stored event and creates
+// nothing, so a caller can retry Emit safely. An ID that exists with another type or in
+// another workspace is refused with an error matching ErrConflict.
 func WithEventID(id string) EmitOption { return func(c *emitConfig) { c.id = id } }

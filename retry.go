@@ -39,6 +39,11 @@ type RetryPolicy struct {
 	ScanBytes int
 	// LogBytes is how much of a response body is kept in the delivery log (4 KiB).
 	LogBytes int
+	// MaxRetryAfter caps the wait a 429 or 503 answer can ask for with Retry-After (1
+	// hour): the next attempt is sent no earlier than the schedule says, nor than the
+	// header asks up to this cap. It still counts as one of MaxAttempts. 0 ignores the
+	// header.
+	MaxRetryAfter time.Duration
 }
 
 // The default schedule: attempt 1 at once, then 60, 120, 180, 240 and 300 seconds after
@@ -60,6 +65,7 @@ func DefaultRetryPolicy() RetryPolicy {
 		UnsubscribePhrase: "please unsubscribe me",
 		ScanBytes:         64 << 10,
 		LogBytes:          4 << 10,
+		MaxRetryAfter:     time.Hour,
 	}
 }
 

@@ -75,7 +75,7 @@ func (d *Dispatcher) Test(ctx context.Context, subscriptionID string, eventTypes
 		if !ok {
 			return TestReport{}, &ValidationError{Field: "eventTypes", Value: typ, Reason: "is not in the catalog", Err: d.cfg.catalog.Validate(typ)}
 		}
-		samples[i] = Event{ID: store.NewID("evt"), Type: t.Name, Data: t.Sample}
+		samples[i] = Event{ID: store.NewID("evt"), Workspace: sub.Workspace, Type: t.Name, Data: t.Sample}
 	}
 	report := TestReport{StartedAt: now(), Tests: make([]TestResult, len(samples))}
 	var wg sync.WaitGroup
@@ -101,7 +101,7 @@ func (d *Dispatcher) Test(ctx context.Context, subscriptionID string, eventTypes
 // test sends one sample event and records it in the log as a test.
 func (d *Dispatcher) test(ctx context.Context, sub Subscription, ev Event) TestResult {
 	ev.OccurredAt = now()
-	a, v := d.send(ctx, sub, ev, 1)
+	a, v, _ := d.send(ctx, sub, ev, 1)
 	a.Test = true
 	a.Outcome = OutcomeFailed
 	state := DeliveryFailed
@@ -109,7 +109,7 @@ func (d *Dispatcher) test(ctx context.Context, sub Subscription, ev Event) TestR
 		a.Outcome, state = OutcomeSucceeded, DeliverySucceeded
 	}
 	del := Delivery{
-		ID: store.NewID("dlv"), EventID: ev.ID, SubscriptionID: sub.ID, EventType: ev.Type,
+		ID: store.NewID("dlv"), Workspace: sub.Workspace, EventID: ev.ID, SubscriptionID: sub.ID, EventType: ev.Type,
 		State: state, Attempts: []Attempt{a}, Test: true,
 		CreatedAt: a.SentAt, UpdatedAt: a.SentAt.Add(a.Duration),
 	}

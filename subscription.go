@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // normalize gives the empty fields of sub the meaning the zero values promise.
@@ -43,6 +45,9 @@ func (d *Dispatcher) validate(sub Subscription) error {
 	if len(sub.ID) > maxIDLength || !printableASCII(sub.ID) {
 		return &ValidationError{Field: "ID", Reason: fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", maxIDLength)}
 	}
+	if err := validateWorkspace(sub.Workspace); err != nil {
+		return err
+	}
 	if len(sub.Name) > 1000 {
 		return &ValidationError{Field: "Name", Reason: "is longer than 1000 bytes"}
 	}
@@ -76,6 +81,18 @@ func (d *Dispatcher) validate(sub Subscription) error {
 			// The value may be a secret: name the header, never the value.
 			return &ValidationError{Field: "Headers", Value: k, Reason: "has a line break or NUL in its value"}
 		}
+	}
+	if err := validateMetadata(sub.Metadata); err != nil {
+		return err
+	}
+	if sub.MaxInFlight < 0 {
+		return &ValidationError{Field: "MaxInFlight", Value: fmt.Sprint(sub.MaxInFlight), Reason: "must not be negative"}
+	}
+	if sub.RateLimit < 0 || math.IsNaN(sub.RateLimit) || math.IsInf(sub.RateLimit, 0) {
+		return &ValidationError{Field: "RateLimit", Value: fmt.Sprint(sub.RateLimit), Reason: "must be a positive number of requests per second, or 0 for none"}
+	}
+	if sub.Timeout != 0 && (sub.Timeout < time.Millisecond || sub.Timeout > d.cfg.maxTimeout) {
+		return &ValidationError{Field: "Timeout", Value: sub.Timeout.String(), Reason: fmt.Sprintf("must be between 1ms and %s, or 0 for the default", d.cfg.maxTimeout)}
 	}
 	switch sub.Format {
 	case FormatJSON, FormatXML, FormatQuery:
@@ -156,6 +173,52 @@ func safeURL(raw string) string {
 		return "(unparsable URL)"
 	}
 	return redactURL(u)
+}
+
+// maxWorkspaceLength bounds workspace names, which appear in URLs and keys.
+const maxWorkspaceLength = 200
+
+// validateWorkspace checks a workspace name: empty (the default workspace) or printable
+// ASCII without spaces.
+func validateWorkspace(ws string) error {
+	if ws == "" {
+		return nil
+	}
+	if len(ws) > maxWorkspaceLength || !printableASCII(ws) {
+		return &ValidationError{Field: "Workspace", Value: safeValue(ws), Reason: fmt.Sprintf("must be at most %d printable ASCII characters without spaces", maxWorkspaceLength)}
+	}
+	return nil
+}
+
+// Metadata limits: enough for an application's labels, not a second database.
+const (
+	maxMetadataKeys  = 50
+	maxMetadataKey   = 100
+	maxMetadataValue = 1000
+)
+
+func validateMetadata(md map[string]string) error {
+	if len(md) > maxMetadataKeys {
+		return &ValidationError{Field: "Metadata", Reason: fmt.Sprintf("has %d keys, more than %d", len(md), maxMetadataKeys)}
+	}
+	for k, v := range md {
+		switch {
+		case k == "" || len(k) > maxMetadataKey || !utf8.ValidString(k):
+			return &ValidationError{Field: "Metadata", Value: safeValue(k), Reason: fmt.Sprintf("keys must be 1 to %d bytes of UTF-8", maxMetadataKey)}
+		case len(v) > maxMetadataValue || !utf8.ValidString(v):
+			return &ValidationError{Field: "Metadata", Value: safeValue(k), Reason: fmt.Sprintf("values must be at most %d bytes of UTF-8", maxMetadataValue)}
+		}
+	}
+	return nil
+}
+
+// safeValue is an input value as an error may quote it: valid UTF-8, at most 100 bytes.
+func safeValue(s string) string {
+	s = strings.ToValidUTF8(s, "\ufffd")
+	if len(s) > 100 {
+		s = strings.ToValidUTF8(s[:100], "") + "..."
+	}
+	return s
 }
 
 // validateEventID checks a caller-chosen event ID.

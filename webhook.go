@@ -128,6 +128,10 @@ var (
 	// ErrInFlight: Redeliver found an attempt of the delivery in flight; try again once
 	// it is recorded. The same value as store.ErrInFlight.
 	ErrInFlight = store.ErrInFlight
+	// ErrConflict: the ID is taken by something else (Emit with WithEventID of an event of
+	// another type or workspace; Subscribe with the ID of another subscription). The same
+	// value as store.ErrConflict.
+	ErrConflict = store.ErrConflict
 	// ErrInvalid matches every *ValidationError: errors.Is(err, ErrInvalid).
 	ErrInvalid = errors.New("webhook: invalid input")
 )

@@ -36,6 +36,8 @@ type Health struct {
 	// OldestPendingAge is how long the oldest pending delivery has waited since it was
 	// created (0 when none is pending).
 	OldestPendingAge time.Duration `json:"oldest_pending_age"`
+	// Failing is the current run of consecutive failed attempts: how many, since when.
+	Failing FailureRun `json:"failing,omitzero"`
 }
 
 // Figures are the running totals a store keeps per subscription and overall, updated by
@@ -50,6 +52,8 @@ type Figures struct {
 	DurationSum         time.Duration       `json:"duration_sum"`
 	// Buckets is a histogram of attempt durations; see BucketOf.
 	Buckets []int64 `json:"buckets,omitempty"`
+	// Run is the current run of consecutive failed attempts.
+	Run FailureRun `json:"run,omitzero"`
 }
 
 // Histogram layout: bucket 0 holds durations up to histMin, bucket i durations up to
@@ -79,8 +83,13 @@ func (f *Figures) Observe(a Attempt, state DeliveryState) {
 	f.Attempts++
 	if a.Succeeded() {
 		f.Succeeded++
+		f.Run = FailureRun{}
 	} else {
 		f.Failed++
+		if f.Run.Count == 0 {
+			f.Run.Since = a.SentAt
+		}
+		f.Run.Count++
 		if a.ErrorKind != "" {
 			if f.ErrorsByKind == nil {
 				f.ErrorsByKind = make(map[ErrorKind]int64)
@@ -132,6 +141,7 @@ func (f Figures) Health() Health {
 		DeliveriesSucceeded: f.DeliveriesSucceeded,
 		DeliveriesFailed:    f.DeliveriesFailed,
 		ErrorsByKind:        make(map[ErrorKind]int64, len(f.ErrorsByKind)),
+		Failing:             f.Run,
 	}
 	for k, v := range f.ErrorsByKind {
 		h.ErrorsByKind[k] = v

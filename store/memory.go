@@ -34,10 +34,11 @@ type Memory struct {
 	keep   int           // retention per subscription; 0: none
 	writes int           // writes since creation, for the retention's pace
 
-	overall Figures
-	figures map[string]*Figures
-	pending map[string]int64
-	held    map[string]int64
+	overall   Figures
+	wsFigures map[string]*Figures // per workspace
+	figures   map[string]*Figures
+	pending   map[string]int64
+	held      map[string]int64
 }
 
 var _ Store = (*Memory)(nil)
@@ -77,6 +78,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		byEvent:    make(map[string][]*memDelivery),
 		open:       make(map[string]map[*memDelivery]struct{}),
 		figures:    make(map[string]*Figures),
+		wsFigures:  make(map[string]*Figures),
 		pending:    make(map[string]int64),
 		held:       make(map[string]int64),
 	}
@@ -209,7 +211,7 @@ func (m *Memory) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Sub
 	defer m.mu.Unlock()
 	out := []Subscription{}
 	for _, s := range m.subList {
-		if f.Match(*s) {
+		if (f.Workspace == "" || s.Workspace == f.Workspace) && f.Match(*s) {
 			out = append(out, s.Clone())
 		}
 	}
@@ -231,7 +233,7 @@ func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inse
 	m.eventOrder = append(m.eventOrder, e.ID)
 	res := Inserted{Event: cloneEvent(e), Created: true}
 	for _, s := range m.subList {
-		if !s.Wants(ev.Type) {
+		if s.Workspace != ev.Workspace || !s.Wants(ev.Type) {
 			continue
 		}
 		state := DeliveryPending
@@ -243,6 +245,7 @@ func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inse
 		}
 		md := &memDelivery{Delivery: Delivery{
 			ID:             NewID("dlv"),
+			Workspace:      ev.Workspace,
 			EventID:        ev.ID,
 			SubscriptionID: s.ID,
 			EventType:      ev.Type,
@@ -352,37 +355,74 @@ func (m *Memory) RecordTest(ctx context.Context, ev Event, d Delivery) error {
 }
 
 // ClaimDue implements Store.
-func (m *Memory) ClaimDue(ctx context.Context, now time.Time, limit int, leaseUntil time.Time) ([]Claim, error) {
-	if err := CheckLease(now, leaseUntil); err != nil {
-		return nil, err
+func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.Time, error) {
+	now := req.Now
+	if err := CheckLease(now, req.LeaseUntil); err != nil {
+		return nil, time.Time{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Claim
-	for len(out) < limit && len(m.due) > 0 {
-		md := m.due[0]
-		if md.dueAt().After(now) {
-			break
+	var next time.Time
+	var popped []*memDelivery
+	quota := make(map[string]int)
+	inFlight := make(map[string]int)
+	for _, md := range m.due {
+		if md.LeasedUntil.After(now) {
+			inFlight[md.SubscriptionID]++
 		}
+	}
+	for len(m.due) > 0 {
+		md := heap.Pop(&m.due).(*memDelivery)
+		popped = append(popped, md)
 		s, ok := m.subs[md.SubscriptionID]
 		if !ok || s.Status != StatusActive {
-			// Cannot happen while the invariants hold; never send for such a delivery.
-			st := DeliveryCancelled
-			if ok {
-				st = InactiveState(s.WhileInactive)
-			}
-			m.setState(md, st, now)
 			continue
 		}
-		md.LeasedUntil = leaseUntil
-		heap.Fix(&m.due, md.heapIdx)
+		q, seen := quota[s.ID]
+		if !seen {
+			q = req.Limit
+			if req.Quota != nil {
+				q = req.Quota(s, inFlight[s.ID])
+			}
+		}
+		if q <= 0 {
+			quota[s.ID] = q
+			continue
+		}
+		if len(out) >= req.Limit || md.dueAt().After(now) {
+			next = md.dueAt()
+			break
+		}
+		quota[s.ID] = q - 1
+		md.LeasedUntil = req.LeaseUntil
 		out = append(out, Claim{
 			Delivery:     md.Delivery.Clone(),
 			Event:        cloneEvent(*m.events[md.EventID]),
 			Subscription: s.Clone(),
+			Failures:     m.figures[s.ID].run(),
 		})
 	}
-	return out, nil
+	for _, md := range popped {
+		heap.Push(&m.due, md)
+	}
+	return out, next, nil
+}
+
+// orZero is *f, or zero figures when f is nil.
+func (f *Figures) orZero() Figures {
+	if f == nil {
+		return Figures{}
+	}
+	return *f
+}
+
+// run is the current failure run of f, which may be nil.
+func (f *Figures) run() FailureRun {
+	if f == nil {
+		return FailureRun{}
+	}
+	return f.Run
 }
 
 // NextDue implements Store.
@@ -438,6 +478,12 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 			f.Observe(rec.Attempt, ended)
 		}
 		m.overall.Observe(rec.Attempt, ended)
+		wf := m.wsFigures[md.Workspace]
+		if wf == nil {
+			wf = &Figures{}
+			m.wsFigures[md.Workspace] = wf
+		}
+		wf.Observe(rec.Attempt, ended)
 	}
 	if s, ok := m.subs[md.SubscriptionID]; ok {
 		switch rec.Action {
@@ -524,6 +570,9 @@ func (m *Memory) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, e
 		if md.pruned || md.seq >= before ||
 			(q.SubscriptionID != "" && md.SubscriptionID != q.SubscriptionID) ||
 			(q.EventID != "" && md.EventID != q.EventID) ||
+			(q.Workspace != "" && md.Workspace != q.Workspace) ||
+			(!q.Since.IsZero() && md.CreatedAt.Before(q.Since)) ||
+			(!q.Until.IsZero() && !md.CreatedAt.Before(q.Until)) ||
 			(q.State != "" && md.State != q.State) {
 			continue
 		}
@@ -533,13 +582,20 @@ func (m *Memory) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, e
 }
 
 // Stats implements Store.
-func (m *Memory) Stats(ctx context.Context, now time.Time) (Stats, error) {
+func (m *Memory) Stats(ctx context.Context, workspace string, now time.Time) (Stats, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := Stats{Overall: m.overall.Health(), Subscriptions: make(map[string]Health, len(m.subs))}
+	overall := m.overall
+	if workspace != "" {
+		overall = m.wsFigures[workspace].orZero()
+	}
+	st := Stats{Overall: overall.Health(), Subscriptions: make(map[string]Health, len(m.subs))}
 	oldest := make(map[string]time.Time)
 	var oldestAll time.Time
 	for _, md := range m.due {
+		if workspace != "" && md.Workspace != workspace {
+			continue
+		}
 		if t, ok := oldest[md.SubscriptionID]; !ok || md.CreatedAt.Before(t) {
 			oldest[md.SubscriptionID] = md.CreatedAt
 		}
@@ -548,6 +604,9 @@ func (m *Memory) Stats(ctx context.Context, now time.Time) (Stats, error) {
 		}
 	}
 	for _, s := range m.subList {
+		if workspace != "" && s.Workspace != workspace {
+			continue
+		}
 		var h Health
 		if f := m.figures[s.ID]; f != nil {
 			h = f.Health()

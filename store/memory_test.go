@@ -25,7 +25,7 @@ func TestMemoryRetention(t *testing.T) {
 	for i := range 3 * store.PruneEvery {
 		ins, err := m.InsertEvent(ctx, store.Event{ID: fmt.Sprint("evt_", i), Type: "order.created", OccurredAt: t0, Data: []byte(`{}`)}, t0)
 		require.NoError(t, err)
-		claims, err := m.ClaimDue(ctx, t0, 1, t0.Add(time.Minute))
+		claims, _, err := m.ClaimDue(ctx, store.ClaimRequest{Now: t0, Limit: 1, LeaseUntil: t0.Add(time.Minute)})
 		require.NoError(t, err)
 		require.Len(t, claims, 1)
 		_, err = m.RecordAttempt(ctx, store.AttemptRecord{DeliveryID: ins.Deliveries[0], State: store.DeliverySucceeded,

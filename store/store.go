@@ -7,8 +7,9 @@
 //
 //   - InsertEvent stores an event and fans it out into one delivery per matching
 //     subscription, atomically;
-//   - ClaimDue leases the deliveries that are due, in due-time order, and NextDue answers
-//     when the next one will be;
+//   - ClaimDue leases the deliveries that are due, subscription by subscription within
+//     the quota the dispatcher grants each (so that one slow endpoint cannot take every
+//     worker), and answers when the next one will be due;
 //   - RecordAttempt appends an attempt to a delivery and applies its consequences (the
 //     next attempt time, giving up, deactivating or deleting the subscription, the health
 //     figures) in one step.
@@ -77,11 +78,19 @@ const (
 )
 
 // Subscription is an endpoint that wants some event types: the "webhook" of an admin page.
+//
+// Secret, PreviousSecret and Headers are credentials: show them to the merchant only in
+// the answer that created or rotated them. Encode Redacted(), never the subscription
+// itself, in an API answer or a page.
 type Subscription struct {
-	ID     string   `json:"id"`
-	Name   string   `json:"name"`
-	URL    string   `json:"url"`
-	Events []string `json:"events"` // event type names, "order.*" or "*"
+	ID string `json:"id"`
+	// Workspace is the merchant (shop, tenant) the subscription belongs to; empty is the
+	// default workspace. It receives only the events emitted in its workspace, and never
+	// changes workspace.
+	Workspace string   `json:"workspace,omitempty"`
+	Name      string   `json:"name"`
+	URL       string   `json:"url"`
+	Events    []string `json:"events"` // event type names, "order.*" or "*"
 	// Secret signs every request (Standard Webhooks). Never logged.
 	Secret string `json:"secret,omitempty"`
 	// PreviousSecret is the secret being rotated out: requests carry a signature with it
@@ -96,8 +105,20 @@ type Subscription struct {
 	StatusReason    string            `json:"status_reason,omitempty"`
 	StatusChangedAt time.Time         `json:"status_changed_at,omitzero"`
 	WhileInactive   InactivePolicy    `json:"while_inactive"`
-	CreatedAt       time.Time         `json:"created_at"`
-	UpdatedAt       time.Time         `json:"updated_at"`
+	// Metadata is the application's own labels (its integration ID, say), stored and
+	// returned as given; SubscriptionFilter.Metadata selects by exact key and value.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// MaxInFlight caps the attempts in flight to this subscription at once; 0 means the
+	// dispatcher's default.
+	MaxInFlight int `json:"max_in_flight,omitempty"`
+	// RateLimit caps the requests per second sent to this subscription; 0 means no cap.
+	// Deliveries over the cap wait; they do not use up attempts.
+	RateLimit float64 `json:"rate_limit,omitempty"`
+	// Timeout is how long an attempt waits for the answer; 0 means the retry policy's
+	// timeout. The dispatcher caps it.
+	Timeout   time.Duration `json:"timeout,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 // Clone returns a deep copy, so a caller may change it without touching the stored value.
@@ -109,6 +130,25 @@ func (s Subscription) Clone() Subscription {
 			h[k] = v
 		}
 		s.Headers = h
+	}
+	if s.Metadata != nil {
+		m := make(map[string]string, len(s.Metadata))
+		for k, v := range s.Metadata {
+			m[k] = v
+		}
+		s.Metadata = m
+	}
+	return s
+}
+
+// Redacted returns a copy without credentials: no Secret, no PreviousSecret, and Headers
+// with their names kept and their values emptied. It is the view to encode in an API
+// answer, a page or a log.
+func (s Subscription) Redacted() Subscription {
+	s = s.Clone()
+	s.Secret, s.PreviousSecret = "", ""
+	for k := range s.Headers {
+		s.Headers[k] = ""
 	}
 	return s
 }
@@ -128,7 +168,10 @@ func (s Subscription) Secrets(now time.Time) []string {
 
 // Event is something that happened in the shop. One event fans out to many deliveries.
 type Event struct {
-	ID         string          `json:"id"`
+	ID string `json:"id"`
+	// Workspace is the merchant the event happened in; empty is the default workspace. It
+	// fans out only to subscriptions of the same workspace.
+	Workspace  string          `json:"workspace,omitempty"`
 	Type       string          `json:"type"`
 	OccurredAt time.Time       `json:"occurred_at"`
 	Data       json.RawMessage `json:"data"`
@@ -159,6 +202,7 @@ func (s DeliveryState) Final() bool {
 // Delivery is one event owed to one subscription, with its attempts.
 type Delivery struct {
 	ID             string        `json:"id"`
+	Workspace      string        `json:"workspace,omitempty"` // the event's and the subscription's
 	EventID        string        `json:"event_id"`
 	SubscriptionID string        `json:"subscription_id"`
 	EventType      string        `json:"event_type"`
@@ -295,6 +339,33 @@ type Claim struct {
 	Delivery     Delivery
 	Event        Event
 	Subscription Subscription
+	// Failures is the subscription's current run of failed attempts as of the claim.
+	Failures FailureRun
+}
+
+// FailureRun is a subscription's current run of consecutive failed attempts (tests not
+// counted): how many, and when the first of them was sent. A successful attempt ends the
+// run; the zero value means the last attempt succeeded (or there was none).
+type FailureRun struct {
+	Count int64     `json:"count,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+}
+
+// ClaimRequest is what ClaimDue is asked for.
+type ClaimRequest struct {
+	// Now is the time of the claim: pending deliveries due at or before it are claimable.
+	Now time.Time
+	// Limit caps the number of deliveries claimed, over all subscriptions.
+	Limit int
+	// LeaseUntil is when the claimed deliveries' leases end (see CheckLease).
+	LeaseUntil time.Time
+	// Quota says how many more deliveries of sub may be claimed now, given inFlight, the
+	// number of its deliveries leased until after Now. A quota of 0 or less skips the
+	// subscription: none of its deliveries is claimed and its due times do not count
+	// for the next due time. A nil Quota grants every subscription Limit. Quota is
+	// called under the store's lock or inside its transaction: it must be quick, must
+	// not call the store, and may be called more than once for one subscription.
+	Quota func(sub *Subscription, inFlight int) int
 }
 
 // Inserted is the answer of InsertEvent.
@@ -308,6 +379,12 @@ type Inserted struct {
 
 // SubscriptionFilter selects subscriptions; empty fields match everything.
 type SubscriptionFilter struct {
+	// Workspace selects one workspace's subscriptions, through an index; empty selects
+	// every workspace's.
+	Workspace string
+	// Metadata selects subscriptions whose Metadata has every one of these keys with
+	// exactly this value.
+	Metadata map[string]string
 	Resource string // "order": subscriptions that receive some order event
 	Event    string // "created" or "order.created": subscriptions that receive it
 	URL      string // substring of the URL
@@ -317,9 +394,14 @@ type SubscriptionFilter struct {
 
 // DeliveryQuery selects deliveries for the log; empty fields match everything.
 type DeliveryQuery struct {
+	// Workspace selects one workspace's deliveries; empty selects every workspace's.
+	Workspace      string
 	SubscriptionID string
 	EventID        string
 	State          DeliveryState
+	// Since and Until select deliveries created at or after Since and before Until; zero
+	// times do not bound.
+	Since, Until time.Time
 	// Limit caps the answer; 0 means DefaultLimit.
 	Limit int
 	// Before is a cursor: only deliveries older than the one with this ID. Pass the last
@@ -358,11 +440,13 @@ type Store interface {
 	// DeleteSubscription removes the subscription and cancels its pending and held
 	// deliveries. ErrNotFound if absent.
 	DeleteSubscription(ctx context.Context, id string, now time.Time) error
-	// Subscriptions lists the subscriptions the filter selects, oldest first.
+	// Subscriptions lists the subscriptions the filter selects, oldest first. With
+	// f.Workspace set, its cost does not grow with the number of other workspaces.
 	Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subscription, error)
 
 	// InsertEvent stores ev and, in the same atomic step, one delivery per subscription
-	// whose Events match ev.Type: pending and due at now for active subscriptions, held
+	// of ev.Workspace whose Events match ev.Type (found through an index, never by a walk
+	// over other workspaces' subscriptions): pending and due at now for active subscriptions, held
 	// for inactive ones that hold, none for inactive ones that discard. If an event with
 	// ev.ID exists, it returns that event with Created false and creates nothing. ev.ID
 	// must not be empty.
@@ -375,13 +459,21 @@ type Store interface {
 	// a delivery with d.ID exists.
 	RecordTest(ctx context.Context, ev Event, d Delivery) error
 
-	// ClaimDue leases up to limit pending deliveries due at or before now, earliest due
-	// first, until leaseUntil: until then, or until RecordAttempt, no other claim returns
-	// them. A delivery whose lease has run out is due again. leaseUntil must be after now
-	// (see CheckLease).
-	ClaimDue(ctx context.Context, now time.Time, limit int, leaseUntil time.Time) ([]Claim, error)
+	// ClaimDue leases pending deliveries due at or before req.Now until req.LeaseUntil:
+	// until then, or until RecordAttempt, no other claim returns them. A delivery whose
+	// lease has run out is due again (at its lease end) and no longer in flight. It takes
+	// subscriptions in the order of their earliest due delivery, and from each at most
+	// what req.Quota grants, earliest due first within the subscription, up to req.Limit
+	// in all. It finds due subscriptions and their due deliveries through indexes: a
+	// subscription skipped by its quota costs a constant amount, never a walk over its
+	// backlog. next is when the earliest pending delivery is due that the claim left only
+	// because it was not due yet or req.Limit was reached (so it may be at or before
+	// req.Now), a leased delivery counting as due at its lease end; deliveries of a subscription whose quota was 0 or ran out do not count.
+	// next is zero when there is none. req.LeaseUntil must be after req.Now (see
+	// CheckLease).
+	ClaimDue(ctx context.Context, req ClaimRequest) (claims []Claim, next time.Time, err error)
 	// NextDue returns the time the earliest pending delivery is due (its lease end if it
-	// is leased); ok is false when nothing is pending.
+	// is leased), whatever the quotas; ok is false when nothing is pending.
 	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// RecordAttempt appends rec.Attempt to the delivery, sets its state and next attempt
 	// time, clears its lease, applies rec.Action to the subscription and updates the
@@ -396,11 +488,16 @@ type Store interface {
 
 	// Delivery returns the delivery with that ID, or ErrNotFound.
 	Delivery(ctx context.Context, id string) (Delivery, error)
-	// Deliveries lists the deliveries the query selects, newest first.
+	// Deliveries lists the deliveries the query selects, newest first, served by an
+	// index for every field of the query: a page costs the same however many deliveries
+	// the query does not select.
 	Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, error)
 	// Stats returns the health figures, overall and per subscription, as kept up to date
-	// by RecordAttempt (never by scanning the log), with queue depths at now.
-	Stats(ctx context.Context, now time.Time) (Stats, error)
+	// by RecordAttempt (never by scanning the log), with queue depths at now. A non-empty
+	// workspace limits both to that workspace (Overall is then the workspace's running
+	// totals, deleted subscriptions included), found through an index; empty means every
+	// workspace.
+	Stats(ctx context.Context, workspace string, now time.Time) (Stats, error)
 	// Prune removes finished deliveries that the request selects, and returns how many
 	// deliveries it removed. An event goes with its last delivery; an event that never had
 	// one goes once it occurred before req.Before. Pending and held deliveries stay.

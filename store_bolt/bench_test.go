@@ -144,7 +144,7 @@ func BenchmarkReopen(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	st, err := s.Stats(ctx, t0)
+	st, err := s.Stats(ctx, "", t0)
 	require.NoError(b, err)
 	require.Equal(b, int64(pending), st.Overall.Pending)
 	require.NoError(b, s.Close())
@@ -155,7 +155,7 @@ func BenchmarkReopen(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cs, err := s.ClaimDue(ctx, now, 100, now.Add(time.Minute))
+		cs, _, err := s.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: 100, LeaseUntil: now.Add(time.Minute)})
 		if err != nil || len(cs) != 100 {
 			b.Fatal(err, len(cs))
 		}

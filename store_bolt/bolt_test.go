@@ -82,7 +82,7 @@ func snap(t *testing.T, s store.Store, now time.Time, events ...string) snapshot
 		sn.Events[id], err = s.Event(ctx, id)
 		require.NoError(t, err)
 	}
-	sn.Stats, err = s.Stats(ctx, now)
+	sn.Stats, err = s.Stats(ctx, "", now)
 	require.NoError(t, err)
 	sn.NextDue, _, err = s.NextDue(ctx)
 	require.NoError(t, err)
@@ -106,7 +106,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.InsertEvent(ctx, event("evt_3", "product.created", t0), t0) // no subscriber
 	require.NoError(t, err)
-	claims, err := s.ClaimDue(ctx, t0.Add(time.Second), 10, t0.Add(time.Minute))
+	claims, _, err := s.ClaimDue(ctx, store.ClaimRequest{Now: t0.Add(time.Second), Limit: 10, LeaseUntil: t0.Add(time.Minute)})
 	require.NoError(t, err)
 	require.Len(t, claims, 2)
 	_, err = s.RecordAttempt(ctx, success(claims[0].Delivery.ID, t0.Add(time.Second)))
@@ -130,7 +130,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	assert.True(t, after.NextDue.Equal(t0.Add(2*time.Minute)), "the retry keeps its due time: %s", after.NextDue)
 
 	// The queue and the indexes work on.
-	cs, err := s.ClaimDue(ctx, t0.Add(2*time.Minute), 10, t0.Add(time.Hour))
+	cs, _, err := s.ClaimDue(ctx, store.ClaimRequest{Now: t0.Add(2 * time.Minute), Limit: 10, LeaseUntil: t0.Add(time.Hour)})
 	require.NoError(t, err)
 	require.Len(t, cs, 1)
 	assert.Equal(t, claims[1].Delivery.ID, cs[0].Delivery.ID)
@@ -163,7 +163,7 @@ func TestLeasesRecoveredAtReopen(t *testing.T) {
 		require.NoError(t, err)
 		ids = append(ids, ins.Deliveries[0])
 	}
-	cs, err := s.ClaimDue(ctx, t0.Add(time.Second), 10, t0.Add(time.Hour))
+	cs, _, err := s.ClaimDue(ctx, store.ClaimRequest{Now: t0.Add(time.Second), Limit: 10, LeaseUntil: t0.Add(time.Hour)})
 	require.NoError(t, err)
 	require.Len(t, cs, 2, "two in flight when the process stops")
 	require.NoError(t, s.Close())
@@ -179,7 +179,7 @@ func TestLeasesRecoveredAtReopen(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.True(t, due.Equal(t0), "due at once, not at the lease end: %s", due)
-	cs, err = s.ClaimDue(ctx, t0.Add(2*time.Second), 10, t0.Add(time.Hour))
+	cs, _, err = s.ClaimDue(ctx, store.ClaimRequest{Now: t0.Add(2 * time.Second), Limit: 10, LeaseUntil: t0.Add(time.Hour)})
 	require.NoError(t, err)
 	var got []string
 	for _, c := range cs {
@@ -360,7 +360,7 @@ func TestSharedCommitIsolation(t *testing.T) {
 	ds, err := s.Deliveries(ctx, store.DeliveryQuery{Limit: 1000})
 	require.NoError(t, err)
 	assert.Len(t, ds, n)
-	st, err := s.Stats(ctx, t0)
+	st, err := s.Stats(ctx, "", t0)
 	require.NoError(t, err)
 	assert.Equal(t, int64(n), st.Overall.Pending)
 	assert.Zero(t, st.Overall.Attempts)
@@ -409,7 +409,7 @@ func TestRetention(t *testing.T) {
 		}
 		_, err = s.Event(ctx, "evt_0")
 		assert.ErrorIs(t, err, store.ErrNotFound, "events go with their deliveries")
-		st, err := s.Stats(ctx, time.Now())
+		st, err := s.Stats(ctx, "", time.Now())
 		require.NoError(t, err)
 		assert.Equal(t, int64(inserted-pending), st.Overall.Attempts, "the figures stay")
 		t.Logf("inserted %d, largest log %d, %d pending left", inserted, largest, pending)

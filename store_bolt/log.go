@@ -82,7 +82,7 @@ func (s *Store) Deliveries(ctx context.Context, q store.DeliveryQuery) ([]store.
 
 // Stats implements store.Store: the figures RecordAttempt keeps, the queue counters, and
 // the first key of each subscription's pending index; no log is read.
-func (s *Store) Stats(ctx context.Context, now time.Time) (store.Stats, error) {
+func (s *Store) Stats(ctx context.Context, workspace string, now time.Time) (store.Stats, error) {
 	var st store.Stats
 	err := s.view(ctx, func(t *txn) error {
 		overall, err := figuresOf(t.meta, keyFigures)

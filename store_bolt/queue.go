@@ -12,7 +12,17 @@ import (
 )
 
 // ClaimDue implements store.Store: a seek to the start of the due index.
-func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, leaseUntil time.Time) ([]store.Claim, error) {
+func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
+	// TODO(fair claims): quotas and next; interim while the index is built.
+	cs, err := s.claimDueOld(ctx, req.Now, req.Limit, req.LeaseUntil)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	next, _, err := s.NextDue(ctx)
+	return cs, next, err
+}
+
+func (s *Store) claimDueOld(ctx context.Context, now time.Time, limit int, leaseUntil time.Time) ([]store.Claim, error) {
 	if err := store.CheckLease(now, leaseUntil); err != nil {
 		return nil, err
 	}

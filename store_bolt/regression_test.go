@@ -63,7 +63,7 @@ func TestRecordAttemptReturnsDeliveryAfterAction(t *testing.T) {
 				ins, err := st.InsertEvent(ctx, store.Event{ID: "evt_1", Type: "order.created", OccurredAt: reviewT0}, reviewT0)
 				require.NoError(t, err)
 				id := ins.Deliveries[0]
-				_, err = st.ClaimDue(ctx, reviewT0, 10, reviewT0.Add(time.Minute))
+				_, _, err = st.ClaimDue(ctx, store.ClaimRequest{Now: reviewT0, Limit: 10, LeaseUntil: reviewT0.Add(time.Minute)})
 				require.NoError(t, err)
 				got, err := st.RecordAttempt(ctx, store.AttemptRecord{
 					DeliveryID: id, State: store.DeliveryPending, NextAttemptAt: reviewT0.Add(time.Minute),
@@ -96,7 +96,7 @@ func TestClaimDueTiesInCreationOrder(t *testing.T) {
 	}
 	var got []string
 	for range want {
-		cs, err := s.ClaimDue(ctx, reviewT0, 1, reviewT0.Add(time.Minute))
+		cs, _, err := s.ClaimDue(ctx, store.ClaimRequest{Now: reviewT0, Limit: 1, LeaseUntil: reviewT0.Add(time.Minute)})
 		require.NoError(t, err)
 		require.Len(t, cs, 1)
 		got = append(got, cs[0].Delivery.ID)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -44,11 +45,11 @@ func testClaimDue(t *testing.T, newStore func(t *testing.T) store.Store) {
 			ids = append(ids, f.emitOne(fmt.Sprintf("evt_%d", i), "order.created", at(time.Duration(i)*time.Second)))
 		}
 		now := at(time.Minute)
-		cs, err := f.s.ClaimDue(f.ctx, now, 2, now.Add(lease))
+		cs, err := claimDue(f.ctx, f.s, now, 2, now.Add(lease))
 		require.NoError(t, err)
 		require.Len(t, cs, 2)
 		assert.Equal(t, ids[:2], []string{cs[0].Delivery.ID, cs[1].Delivery.ID})
-		cs, err = f.s.ClaimDue(f.ctx, now, 2, now.Add(lease))
+		cs, err = claimDue(f.ctx, f.s, now, 2, now.Add(lease))
 		require.NoError(t, err)
 		require.Len(t, cs, 2)
 		assert.Equal(t, ids[2:4], []string{cs[0].Delivery.ID, cs[1].Delivery.ID})
@@ -60,7 +61,7 @@ func testClaimDue(t *testing.T, newStore func(t *testing.T) store.Store) {
 		sub := f.create(newSub("sub_1", "order.created"))
 		dlv := f.emitOne("evt_1", "order.created", t0)
 		now := at(time.Second)
-		cs, err := f.s.ClaimDue(f.ctx, now, 10, now.Add(lease))
+		cs, err := claimDue(f.ctx, f.s, now, 10, now.Add(lease))
 		require.NoError(t, err)
 		require.Len(t, cs, 1)
 		c := cs[0]
@@ -91,7 +92,7 @@ func testClaimDue(t *testing.T, newStore func(t *testing.T) store.Store) {
 		f := newFixture(t, newStore)
 		f.create(newSub("sub_1", "order.created"))
 		f.emitOne("evt_1", "order.created", t0)
-		_, err := f.s.ClaimDue(f.ctx, t0, 10, t0)
+		_, err := claimDue(f.ctx, f.s, t0, 10, t0)
 		assert.Error(t, err)
 		assert.Len(t, f.claim(t0), 1, "nothing was leased")
 	})
@@ -175,7 +176,7 @@ func testClaimDue(t *testing.T, newStore func(t *testing.T) store.Store) {
 					if !assert.Less(t, round, 500, "claims do not run out") {
 						return
 					}
-					cs, err := f.s.ClaimDue(f.ctx, now, 7, now.Add(lease))
+					cs, err := claimDue(f.ctx, f.s, now, 7, now.Add(lease))
 					if !assert.NoError(t, err) || len(cs) == 0 {
 						return
 					}
@@ -215,7 +216,7 @@ func testClaimDue(t *testing.T, newStore func(t *testing.T) store.Store) {
 					if !assert.Less(t, round, 500, "claims do not run out") {
 						return
 					}
-					cs, err := f.s.ClaimDue(f.ctx, now, 3, now.Add(lease))
+					cs, err := claimDue(f.ctx, f.s, now, 3, now.Add(lease))
 					if !assert.NoError(t, err) || len(cs) == 0 {
 						return
 					}
@@ -238,4 +239,11 @@ func testClaimDue(t *testing.T, newStore func(t *testing.T) store.Store) {
 		assert.Equal(t, int64(n), st.Overall.DeliveriesSucceeded)
 		assert.Zero(t, st.Overall.Pending)
 	})
+}
+
+// claimDue is a claim without quotas: what the stores did before fair claims, used by the
+// cases that test leases and order rather than quotas.
+func claimDue(ctx context.Context, s store.Store, now time.Time, limit int, leaseUntil time.Time) ([]store.Claim, error) {
+	cs, _, err := s.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: limit, LeaseUntil: leaseUntil})
+	return cs, err
 }

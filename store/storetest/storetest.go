@@ -135,7 +135,7 @@ func (f *fixture) state(id string) store.DeliveryState { f.t.Helper(); return f.
 // claim claims everything due at now (up to 1000), leased until now+lease.
 func (f *fixture) claim(now time.Time) []store.Claim {
 	f.t.Helper()
-	cs, err := f.s.ClaimDue(f.ctx, now, 1000, now.Add(lease))
+	cs, err := claimDue(f.ctx, f.s, now, 1000, now.Add(lease))
 	require.NoError(f.t, err)
 	return cs
 }
@@ -178,7 +178,7 @@ func (f *fixture) mustClaim(id string, now time.Time) {
 
 func (f *fixture) stats(now time.Time) store.Stats {
 	f.t.Helper()
-	st, err := f.s.Stats(f.ctx, now)
+	st, err := f.s.Stats(f.ctx, "", now)
 	require.NoError(f.t, err)
 	return st
 }
