@@ -176,6 +176,10 @@ func (d *Dispatcher) leaseFor() time.Duration {
 // but gives nothing to claim.
 const minWait = 10 * time.Millisecond
 
+// sharedPoll is the longest the scheduler sleeps with a store that other processes share
+// (a store.Waker): the fallback for a lost wake-up.
+const sharedPoll = 5 * time.Second
+
 // storeRetry is how long the scheduler waits after a store error before it tries again.
 const storeRetry = time.Second
 
@@ -188,6 +192,10 @@ func (d *Dispatcher) schedule() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	var woken <-chan struct{} // a shared store's wake-ups; nil blocks for ever
+	if w, ok := d.store.(store.Waker); ok {
+		woken = w.Wake()
+	}
 	for {
 		wait := time.Duration(-1) // until woken
 		if free := d.cfg.workers - int(d.inflight.Load()); free > 0 {
@@ -221,6 +229,9 @@ func (d *Dispatcher) schedule() {
 				continue
 			}
 		}
+		if woken != nil && (wait < 0 || wait > sharedPoll) {
+			wait = sharedPoll // in case a wake-up of the shared store was lost
+		}
 		if wait > 0 {
 			timer.Reset(wait)
 		}
@@ -228,6 +239,7 @@ func (d *Dispatcher) schedule() {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
+		case <-woken:
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -425,7 +437,11 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 	if n := envelopeSize(ec.id, eventType, t, raw); n > d.cfg.maxPayload {
 		return Event{}, &ValidationError{Field: "data", Reason: fmt.Sprintf("makes a %d-byte envelope, over the limit of %d bytes", n, d.cfg.maxPayload)}
 	}
-	ins, err := d.store.InsertEvent(ctx, Event{ID: ec.id, Workspace: ec.workspace, Type: eventType, OccurredAt: t, Data: raw}, t)
+	var inserter store.EventInserter = d.store
+	if ec.tx != nil {
+		inserter = ec.tx
+	}
+	ins, err := inserter.InsertEvent(ctx, Event{ID: ec.id, Workspace: ec.workspace, Type: eventType, OccurredAt: t, Data: raw}, t)
 	if err != nil {
 		return Event{}, fmt.Errorf("webhook: emit %s: %w", eventType, err)
 	}
@@ -433,8 +449,8 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 		return Event{}, fmt.Errorf("webhook: emit %s: event %q exists with type %q in workspace %q: %w",
 			eventType, ec.id, ins.Event.Type, ins.Event.Workspace, ErrConflict)
 	}
-	if ins.Pending > 0 {
-		d.signal()
+	if ins.Pending > 0 && ec.tx == nil {
+		d.signal() // a transaction's events are claimable only after its commit
 	}
 	return ins.Event, nil
 }
@@ -501,6 +517,28 @@ func (d *Dispatcher) Deliveries(ctx context.Context, q DeliveryQuery) ([]Deliver
 	}
 	return ds, nil
 }
+
+// Delivery returns the delivery with that ID, with its attempts, or an error matching
+// ErrNotFound.
+func (d *Dispatcher) Delivery(ctx context.Context, id string) (Delivery, error) {
+	del, err := d.store.Delivery(ctx, id)
+	if err != nil {
+		return Delivery{}, fmt.Errorf("webhook: %w", err)
+	}
+	return del, nil
+}
+
+// Event returns the event with that ID, with its data, or an error matching ErrNotFound.
+func (d *Dispatcher) Event(ctx context.Context, id string) (Event, error) {
+	ev, err := d.store.Event(ctx, id)
+	if err != nil {
+		return Event{}, fmt.Errorf("webhook: %w", err)
+	}
+	return ev, nil
+}
+
+// Catalog returns the catalog of event types the dispatcher validates against.
+func (d *Dispatcher) Catalog() *eventtypes.Catalog { return d.cfg.catalog }
 
 // Redeliver sends a delivery again, at once, with a fresh round of the retry schedule:
 // for a failed delivery after its last attempt, or to resend one that succeeded. Its

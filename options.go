@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/shophooks/webhook/eventtypes"
+	"github.com/shophooks/webhook/store"
 )
 
 // Option configures a Dispatcher at New.
@@ -95,7 +96,14 @@ type EmitOption func(*emitConfig)
 type emitConfig struct {
 	id        string
 	workspace string
+	tx        store.EventInserter
 }
+
+// WithTx stores the event through tx instead of the dispatcher's store: with a store that
+// can join the application's database transaction (storepg: st.Tx(pgxTx)), the event is
+// committed, and sent, if and only if that transaction commits; nothing is sent before
+// the commit. Emit does not commit or roll back tx.
+func WithTx(tx store.EventInserter) EmitOption { return func(c *emitConfig) { c.tx = tx } }
 
 // InWorkspace emits the event in a workspace (a merchant, shop or tenant of the
 // application): it fans out only to that workspace's subscriptions. Without it the event

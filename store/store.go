@@ -503,3 +503,20 @@ type Store interface {
 	// one goes once it occurred before req.Before. Pending and held deliveries stay.
 	Prune(ctx context.Context, req PruneRequest) (int, error)
 }
+
+// EventInserter stores an event and its fan-out: the part of a Store that Emit needs. A
+// store that can join the application's own database transaction returns one bound to
+// that transaction (storepg's Store.Tx), so that the event commits or rolls back with the
+// application's data.
+type EventInserter interface {
+	// InsertEvent is Store.InsertEvent.
+	InsertEvent(ctx context.Context, ev Event, now time.Time) (Inserted, error)
+}
+
+// Waker is implemented by a store that several processes share. Wake returns a channel
+// that receives a value when another process (or a transaction that committed) may have
+// made deliveries due, so that a dispatcher's scheduler wakes at once rather than at its
+// next timer. A dispatcher still wakes on a timer now and then, in case a wake-up is lost.
+type Waker interface {
+	Wake() <-chan struct{}
+}
