@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shophooks/webhook/eventtypes"
 	"github.com/shophooks/webhook/store"
@@ -478,6 +479,9 @@ func marshalData(data any) (json.RawMessage, error) {
 			return nil, &ValidationError{Field: "data", Reason: "cannot be encoded as JSON", Err: err}
 		}
 		return objectOnly(b) // json.Marshal writes compact JSON
+	}
+	if !utf8.Valid(raw) {
+		raw = replaceInvalidUTF8(raw) // as every request would carry it
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(raw))
