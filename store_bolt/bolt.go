@@ -19,11 +19,11 @@
 package storebolt
 
 import (
-	"runtime/debug"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"

@@ -301,4 +301,3 @@ func (c *checker) freelist(id uint64) error {
 	}
 	return nil
 }
-

@@ -34,7 +34,7 @@ func main() {
 		_, err := st.InsertEvent(ctx, store.Event{ID: id, Type: typ, OccurredAt: now, Data: []byte(`{"id":"` + id + `"}`)}, now)
 		check(err)
 	}
-	emit("evt_1", "order.created", at(0))          // sub_a pending, sub_b held
+	emit("evt_1", "order.created", at(0))           // sub_a pending, sub_b held
 	emit("evt_2", "order.updated", at(time.Second)) // sub_a
 	emit("evt_3", "product.created", at(2*time.Second))
 	emit("evt_4", "customer.created", at(3*time.Second)) // no subscriber
