@@ -22,6 +22,11 @@ func (f SubscriptionFilter) Match(s Subscription) bool {
 	if f.Status != "" && s.Status != f.Status {
 		return false
 	}
+	for k, v := range f.Metadata {
+		if got, ok := s.Metadata[k]; !ok || got != v {
+			return false
+		}
+	}
 	if f.URL != "" && !strings.Contains(s.URL, f.URL) {
 		return false
 	}
