@@ -151,7 +151,7 @@ func (m *Memory) UpdateSubscription(ctx context.Context, id string, now time.Tim
 	if err := fn(&next); err != nil {
 		return Subscription{}, err
 	}
-	next.ID = id
+	next.ID, next.Workspace = id, s.Workspace
 	old := s.Status
 	*s = next
 	if old != next.Status {
@@ -362,46 +362,60 @@ func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Claim
-	var next time.Time
+	// Interim: group the due heap by subscription, in due order.
+	var order []string
+	bySub := make(map[string][]*memDelivery)
 	var popped []*memDelivery
-	quota := make(map[string]int)
-	inFlight := make(map[string]int)
-	for _, md := range m.due {
-		if md.LeasedUntil.After(now) {
-			inFlight[md.SubscriptionID]++
-		}
-	}
 	for len(m.due) > 0 {
 		md := heap.Pop(&m.due).(*memDelivery)
 		popped = append(popped, md)
-		s, ok := m.subs[md.SubscriptionID]
+		if _, ok := bySub[md.SubscriptionID]; !ok {
+			order = append(order, md.SubscriptionID)
+		}
+		bySub[md.SubscriptionID] = append(bySub[md.SubscriptionID], md)
+	}
+	var out []Claim
+	var next time.Time
+	later := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for _, id := range order {
+		list := bySub[id]
+		s, ok := m.subs[id]
 		if !ok || s.Status != StatusActive {
 			continue
 		}
-		q, seen := quota[s.ID]
-		if !seen {
-			q = req.Limit
-			if req.Quota != nil {
-				q = req.Quota(s, inFlight[s.ID])
-			}
-		}
-		if q <= 0 {
-			quota[s.ID] = q
+		if list[0].dueAt().After(now) || len(out) >= req.Limit {
+			later(list[0].dueAt())
 			continue
 		}
-		if len(out) >= req.Limit || md.dueAt().After(now) {
-			next = md.dueAt()
-			break
+		q := req.Limit
+		if req.Quota != nil {
+			inFlight := 0
+			for _, md := range list {
+				if md.LeasedUntil.After(now) {
+					inFlight++
+				}
+			}
+			q = req.Quota(s, inFlight)
 		}
-		quota[s.ID] = q - 1
-		md.LeasedUntil = req.LeaseUntil
-		out = append(out, Claim{
-			Delivery:     md.Delivery.Clone(),
-			Event:        cloneEvent(*m.events[md.EventID]),
-			Subscription: s.Clone(),
-			Failures:     m.figures[s.ID].run(),
-		})
+		i := 0
+		for ; i < len(list) && q > 0 && len(out) < req.Limit && !list[i].dueAt().After(now); i++ {
+			md := list[i]
+			q--
+			md.LeasedUntil = req.LeaseUntil
+			out = append(out, Claim{
+				Delivery:     md.Delivery.Clone(),
+				Event:        cloneEvent(*m.events[md.EventID]),
+				Subscription: s.Clone(),
+				Failures:     m.figures[s.ID].run(),
+			})
+		}
+		if q > 0 && i < len(list) {
+			later(list[i].dueAt())
+		}
 	}
 	for _, md := range popped {
 		heap.Push(&m.due, md)
