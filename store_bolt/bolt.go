@@ -157,7 +157,8 @@ func openDB(path string, cfg config) (*bolt.DB, error) {
 }
 
 // guard runs fn, turning a panic or a memory fault in this goroutine (bbolt reading a
-// damaged page) into an error matching ErrCorrupt.
+// damaged page) into an error matching ErrCorrupt. Open checks the file first, so this
+// is for damage done while the file is open; bbolt rolls the transaction back.
 func guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -255,14 +256,14 @@ func (s *Store) view(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }))
+	return wrap(guard(func() error { return s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
 }
 
 func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.db.Update(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }))
+	return wrap(guard(func() error { return s.db.Update(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
 }
 
 // batch is update for calls that many goroutines make at once: they share a transaction
@@ -273,7 +274,7 @@ func (s *Store) batch(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.commit.do(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }))
+	return wrap(guard(func() error { return s.commit.do(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
 }
 
 func wrap(err error) error {

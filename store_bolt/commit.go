@@ -3,6 +3,7 @@ package storebolt
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -107,6 +108,7 @@ func (c *committer) commit(calls []call) {
 // safely calls fn, turning a panic into an error (the caller then runs fn alone, and the
 // panic happens in its own goroutine).
 func safely(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)

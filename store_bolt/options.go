@@ -85,3 +85,8 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // instead of failing Open with ErrCorrupt. For a file whose disk is known good, when
 // reopening fast matters more.
 func WithCheck(check bool) Option { return func(c *config) { c.check = check } }
+
+// WithNoFreelistSync(true) stops writing bbolt's free list at every commit; Open then
+// rebuilds it by walking every page of the file. Commits write a little less; reopening
+// a large file takes longer (see BENCHMARKS.md). The default writes it.
+func WithNoFreelistSync(noSync bool) Option { return func(c *config) { c.noFreelistSync = noSync } }
