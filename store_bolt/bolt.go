@@ -263,7 +263,12 @@ func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(guard(func() error { return s.db.Update(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
+	return wrap(guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			s.commit.counted(tx)
+			return fn(newTxn(tx))
+		})
+	}))
 }
 
 // batch is update for calls that many goroutines make at once: they share a transaction

@@ -38,7 +38,11 @@ func BenchmarkEndToEnd16(b *testing.B) {
 				defer s.Close()
 				st = s
 			}
+			before := commits(st)
 			endToEnd(b, st, srv.URL+"/hooks", 16)
+			if kind == "bolt" {
+				b.ReportMetric(float64(commits(st)-before)/float64(b.N), "commits/delivery")
+			}
 		})
 	}
 }
@@ -88,4 +92,11 @@ func endToEnd(b *testing.B, st store.Store, url string, emitters int) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
+}
+
+func commits(st store.Store) int64 {
+	if s, ok := st.(*storebolt.Store); ok {
+		return storebolt.Commits(s)
+	}
+	return 0
 }

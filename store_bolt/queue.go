@@ -21,7 +21,10 @@ func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.C
 	}
 	var out []store.Claim
 	var next time.Time
-	err := s.update(ctx, func(t *txn) error {
+	// A claim shares its transaction and commit with the inserts and attempt records
+	// that queue meanwhile (see committer): the claim of a round and the records of the
+	// previous one cost one fsync. It may run more than once, as Quota allows.
+	err := s.batch(ctx, func(t *txn) error {
 		var err error
 		out, next, err = t.claimDue(req)
 		return err
