@@ -34,7 +34,7 @@ func checkFile(db *bolt.DB) error {
 	if err != nil {
 		return err
 	}
-	c := &checker{f: f, pageSize: db.Info().PageSize, size: info.Size(), seen: make(map[uint64]bool)}
+	c := &checker{f: f, pageSize: db.Info().PageSize, size: info.Size()}
 	return c.run()
 }
 
@@ -61,8 +61,14 @@ type checker struct {
 	pageSize int
 	size     int64
 	hwm      uint64 // pages below this ID are the file's
-	seen     map[uint64]bool
+	seen     bitmap // pages in use
 }
+
+// bitmap is a set of page IDs below the high-water mark.
+type bitmap []uint64
+
+func (b bitmap) has(id uint64) bool { return b[id/64]&(1<<(id%64)) != 0 }
+func (b bitmap) add(id uint64)      { b[id/64] |= 1 << (id % 64) }
 
 // meta is what the check needs of a meta page.
 type meta struct {
@@ -81,7 +87,9 @@ func (c *checker) run() error {
 	if need := int64(c.hwm) * int64(c.pageSize); c.size < need {
 		return corrupt("the file is %d bytes, its meta page says %d: it was truncated", c.size, need)
 	}
-	c.seen[0], c.seen[1] = true, true
+	c.seen = make(bitmap, (c.hwm+63)/64)
+	c.seen.add(0)
+	c.seen.add(1)
 	if m.root != 0 {
 		if err := c.tree(m.root, nil, nil, 0); err != nil {
 			return err
@@ -128,26 +136,28 @@ func (c *checker) page(id uint64) ([]byte, error) {
 	if id < 2 || id >= c.hwm {
 		return nil, corrupt("page %d is out of range (the file has %d)", id, c.hwm)
 	}
-	hdr := make([]byte, pageHeaderSize)
-	if _, err := c.f.ReadAt(hdr, int64(id)*int64(c.pageSize)); err != nil {
+	buf := make([]byte, c.pageSize)
+	if _, err := c.f.ReadAt(buf, int64(id)*int64(c.pageSize)); err != nil {
 		return nil, corrupt("page %d: %v", id, err)
 	}
-	if got := ne.Uint64(hdr); got != id {
+	if got := ne.Uint64(buf); got != id {
 		return nil, corrupt("page %d says it is page %d", id, got)
 	}
-	overflow := uint64(ne.Uint32(hdr[12:]))
+	overflow := uint64(ne.Uint32(buf[12:]))
 	if overflow >= c.hwm-id {
 		return nil, corrupt("page %d runs past the end of the file (%d overflow pages)", id, overflow)
 	}
 	for i := id; i <= id+overflow; i++ {
-		if c.seen[i] {
+		if c.seen.has(i) {
 			return nil, corrupt("page %d is used twice", i)
 		}
-		c.seen[i] = true
+		c.seen.add(i)
 	}
-	buf := make([]byte, (overflow+1)*uint64(c.pageSize))
-	if _, err := c.f.ReadAt(buf, int64(id)*int64(c.pageSize)); err != nil {
-		return nil, corrupt("page %d: %v", id, err)
+	if overflow > 0 {
+		buf = append(buf, make([]byte, overflow*uint64(c.pageSize))...)
+		if _, err := c.f.ReadAt(buf[c.pageSize:], (int64(id)+1)*int64(c.pageSize)); err != nil {
+			return nil, corrupt("page %d: %v", id, err)
+		}
 	}
 	return buf, nil
 }
@@ -294,7 +304,7 @@ func (c *checker) freelist(id uint64) error {
 			return corrupt("free list: page %d is out of range", f)
 		case free[f]:
 			return corrupt("free list: page %d is free twice", f)
-		case c.seen[f]:
+		case c.seen.has(f):
 			return corrupt("free list: page %d is free and in use", f)
 		}
 		free[f] = true
