@@ -16,6 +16,12 @@
 // One process owns the file (bbolt's file lock): a second Open of the same file fails with
 // ErrLocked. Deliveries that were in flight when the owner died are due again at once when
 // the file is opened next: delivery is at least once.
+//
+// Every query is served by an index: one workspace's subscriptions, deliveries and figures
+// cost the same however many other workspaces the file holds, a page of the delivery log
+// costs the same whatever the query leaves out, and ClaimDue skips a subscription at its
+// quota without reading its backlog. Open checks every page of the file that is in use, so
+// a damaged file fails Open with ErrCorrupt instead of crashing the process.
 package storebolt
 
 import (
