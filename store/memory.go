@@ -714,6 +714,9 @@ func (m *Memory) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, e
 		}
 		return len(out) < limit
 	}
+	size := func(l *logList) {
+		out = make([]Delivery, 0, min(limit, l.live(f.mask)))
+	}
 	switch {
 	case q.EventID != "":
 		e := m.events[q.EventID]
@@ -727,14 +730,17 @@ func (m *Memory) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, e
 		if l == nil || (q.Workspace != "" && !l.mixed && l.ws != q.Workspace) {
 			return out, nil
 		}
+		size(l)
 		l.walk(l.before(before), &f, collect)
 	case q.Workspace != "":
 		w := m.workspaces[q.Workspace]
 		if w == nil {
 			return out, nil
 		}
+		size(w.log)
 		w.log.walk(w.log.before(before), &f, collect)
 	default:
+		size(m.all)
 		m.all.walk(m.all.before(before), &f, collect)
 	}
 	return out, nil
@@ -837,7 +843,11 @@ func (m *Memory) remove(md *memDelivery) {
 	delete(m.deliveries, md.ID)
 	m.all.removed(md, md.State)
 	md.ws.log.removed(md, md.State)
-	m.subLogs[md.SubscriptionID].removed(md, md.State)
+	l := m.subLogs[md.SubscriptionID]
+	l.removed(md, md.State)
+	if l.live(anyState) == 0 && m.subs[md.SubscriptionID] == nil {
+		delete(m.subLogs, md.SubscriptionID) // a deleted subscription's log is all gone
+	}
 	e := md.ev
 	if i := slices.Index(e.dlvs, md); i >= 0 {
 		e.dlvs = slices.Delete(e.dlvs, i, i+1)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -97,10 +98,12 @@ const (
 type logList struct {
 	kind   int            // listAll, listWorkspace or listSubscription
 	ents   []*memDelivery // insertion order; pruned entries stay until compact
+	bits   []uint8        // stateBit of each entry (0 once pruned), read without touching it
 	dead   int            // pruned entries in ents
 	tree   []summary      // tree[1] is the root; the leaves, one per block, start at leaves
 	leaves int
-	count  [5]int // live entries per state, in stateBit order
+	count  [5]int     // live entries per state, in stateBit order
+	blocks [][5]uint8 // the same per block
 
 	// A subscription's list: the workspace of its deliveries, unless an ID was reused in
 	// another workspace (mixed).
@@ -145,30 +148,56 @@ func (l *logList) append(md *memDelivery) {
 	}
 	md.pos[l.kind] = len(l.ents)
 	l.ents = append(l.ents, md)
+	l.bits = append(l.bits, stateBit(md.State))
 	b := (len(l.ents) - 1) >> logShift
 	if b >= l.leaves {
 		l.rebuild()
 		return
 	}
+	if b >= len(l.blocks) {
+		l.blocks = append(l.blocks, [5]uint8{})
+	}
 	if i := stateIndex(stateBit(md.State)); i >= 0 {
 		l.count[i]++
+		l.blocks[b][i]++
 	}
 	n := l.leaves + b
 	l.tree[n].add(md)
 	l.fixUp(n)
 }
 
-// changed updates the summaries after md's state went from old to its current one.
+// changed updates the summaries after md's state went from old to its current one (or
+// md was pruned).
 func (l *logList) changed(md *memDelivery, old DeliveryState) {
+	pos := md.pos[l.kind]
+	if l.bits[pos] = stateBit(md.State); md.pruned {
+		l.bits[pos] = 0
+	}
+	b := pos >> logShift
+	leaf := &l.tree[l.leaves+b]
+	prev := *leaf
 	if i := stateIndex(stateBit(old)); i >= 0 {
 		l.count[i]--
+		if l.blocks[b][i]--; l.blocks[b][i] == 0 {
+			leaf.mask &^= 1 << i
+		}
 	}
 	if i := stateIndex(stateBit(md.State)); i >= 0 && !md.pruned {
 		l.count[i]++
+		l.blocks[b][i]++
+		leaf.mask |= 1 << i
 	}
-	b := md.pos[l.kind] >> logShift
-	l.summarise(b)
-	l.fixUp(l.leaves + b)
+	if leaf.oldest == md && (md.State != DeliveryPending || md.pruned) {
+		leaf.oldest = l.oldestIn(b)
+	}
+	if md.State == DeliveryPending && !md.pruned && (leaf.oldest == nil || md.CreatedAt.Before(leaf.oldest.CreatedAt)) {
+		leaf.oldest = md
+	}
+	// A pruned entry leaves the block's time range as it was: wider than needed, which
+	// only costs a look at the block.
+	if *leaf != prev {
+		l.fixUp(l.leaves + b)
+	}
 }
 
 // removed takes note that md was pruned (its state was old), and compacts the list once
@@ -181,21 +210,25 @@ func (l *logList) removed(md *memDelivery, old DeliveryState) {
 	}
 }
 
-// summarise recomputes the leaf of block b from its entries.
-func (l *logList) summarise(b int) {
-	s := emptySummary
-	end := min(len(l.ents), (b+1)<<logShift)
-	for _, md := range l.ents[b<<logShift : end] {
-		if !md.pruned {
-			s.add(md)
+// oldestIn is the pending delivery of block b created first, or nil.
+func (l *logList) oldestIn(b int) *memDelivery {
+	var oldest *memDelivery
+	for _, md := range l.ents[b<<logShift : min(len(l.ents), (b+1)<<logShift)] {
+		if md.State == DeliveryPending && !md.pruned && (oldest == nil || md.CreatedAt.Before(oldest.CreatedAt)) {
+			oldest = md
 		}
 	}
-	l.tree[l.leaves+b] = s
+	return oldest
 }
 
+// fixUp recomputes the ancestors of node n, up to the first that does not change.
 func (l *logList) fixUp(n int) {
 	for n >>= 1; n >= 1; n >>= 1 {
-		l.tree[n] = merge(&l.tree[2*n], &l.tree[2*n+1])
+		s := merge(&l.tree[2*n], &l.tree[2*n+1])
+		if s == l.tree[n] {
+			return
+		}
+		l.tree[n] = s
 	}
 }
 
@@ -211,6 +244,8 @@ func (l *logList) rebuild() {
 	}
 	l.leaves = leaves
 	l.count = [5]int{}
+	l.blocks = slices.Grow(l.blocks[:0], blocks)[:blocks]
+	clear(l.blocks)
 	for i := range l.tree[:2*leaves] {
 		l.tree[i] = emptySummary
 	}
@@ -221,6 +256,7 @@ func (l *logList) rebuild() {
 		}
 		if j := stateIndex(stateBit(md.State)); j >= 0 {
 			l.count[j]++
+			l.blocks[i>>logShift][j]++
 		}
 		l.tree[leaves+i>>logShift].add(md)
 	}
@@ -232,13 +268,15 @@ func (l *logList) rebuild() {
 // compact drops the pruned entries.
 func (l *logList) compact() {
 	keep := l.ents[:0]
+	bits := l.bits[:0]
 	for _, md := range l.ents {
 		if !md.pruned {
 			keep = append(keep, md)
+			bits = append(bits, stateBit(md.State))
 		}
 	}
 	clear(l.ents[len(keep):])
-	l.ents = keep
+	l.ents, l.bits = keep, bits
 	l.dead = 0
 	l.rebuild()
 }
@@ -324,7 +362,7 @@ func (l *logList) walk(end int, f *filter, fn func(*memDelivery) bool) {
 		}
 		pos = min(pos, (b+1)<<logShift-1)
 		for start := b << logShift; pos >= start; pos-- {
-			if md := l.ents[pos]; !md.pruned && !fn(md) {
+			if l.bits[pos]&f.mask != 0 && !fn(l.ents[pos]) {
 				return
 			}
 		}
@@ -341,7 +379,7 @@ func (l *logList) walkOldest(f *filter, fn func(*memDelivery) bool) {
 		}
 		pos = max(pos, b<<logShift)
 		for end := min(len(l.ents), (b+1)<<logShift); pos < end; pos++ {
-			if md := l.ents[pos]; !md.pruned && !fn(md) {
+			if l.bits[pos]&f.mask != 0 && !fn(l.ents[pos]) {
 				return
 			}
 		}
