@@ -213,8 +213,11 @@ func (l *logList) removed(md *memDelivery, old DeliveryState) {
 // oldestIn is the pending delivery of block b created first, or nil.
 func (l *logList) oldestIn(b int) *memDelivery {
 	var oldest *memDelivery
-	for _, md := range l.ents[b<<logShift : min(len(l.ents), (b+1)<<logShift)] {
-		if md.State == DeliveryPending && !md.pruned && (oldest == nil || md.CreatedAt.Before(oldest.CreatedAt)) {
+	for i := b << logShift; i < min(len(l.ents), (b+1)<<logShift); i++ {
+		if l.bits[i] != 1 { // stateBit(DeliveryPending)
+			continue
+		}
+		if md := l.ents[i]; oldest == nil || md.CreatedAt.Before(oldest.CreatedAt) {
 			oldest = md
 		}
 	}
