@@ -102,7 +102,7 @@ type memDelivery struct {
 	Delivery
 	seq   uint64
 	ctKey int64    // timeKey(CreatedAt)
-	pos   [3]int   // position in the all, workspace and subscription lists
+	pos   [3]int32 // position in the all, workspace and subscription lists
 	slog  *logList // the subscription list it is in
 	sub   *memSub
 	ws    *memWorkspace
@@ -431,7 +431,9 @@ func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inse
 		m.add(md)
 		if state == DeliveryPending {
 			s.enqueue(md)
-			m.requeue(s)
+			if s.in != &m.ready || !dueBefore(s.head, md) {
+				m.requeue(s) // unless it stays where it is, behind its head
+			}
 		} else {
 			md.q = qHeld
 			s.heldList = append(s.heldList, md)

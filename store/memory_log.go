@@ -146,7 +146,7 @@ func (l *logList) append(md *memDelivery) {
 			l.mixed = true
 		}
 	}
-	md.pos[l.kind] = len(l.ents)
+	md.pos[l.kind] = int32(len(l.ents))
 	l.ents = append(l.ents, md)
 	l.bits = append(l.bits, stateBit(md.State))
 	b := (len(l.ents) - 1) >> logShift
@@ -169,7 +169,7 @@ func (l *logList) append(md *memDelivery) {
 // changed updates the summaries after md's state went from old to its current one (or
 // md was pruned).
 func (l *logList) changed(md *memDelivery, old DeliveryState) {
-	pos := md.pos[l.kind]
+	pos := int(md.pos[l.kind])
 	if l.bits[pos] = stateBit(md.State); md.pruned {
 		l.bits[pos] = 0
 	}
@@ -253,7 +253,7 @@ func (l *logList) rebuild() {
 		l.tree[i] = emptySummary
 	}
 	for i, md := range l.ents {
-		md.pos[l.kind] = i
+		md.pos[l.kind] = int32(i)
 		if md.pruned {
 			continue
 		}
