@@ -11,8 +11,8 @@ type Stats struct {
 	Subscriptions map[string]Health `json:"subscriptions"`
 }
 
-// Health is the health of one subscription, or of all of them: what seed 001's
-// "Monitoring Webhook Health" asks for.
+// Health is the health of one subscription, or of all of them: delivery success rate,
+// response times, errors by kind and queue depth.
 type Health struct {
 	Attempts  int64 `json:"attempts"`  // attempts recorded (tests excluded)
 	Succeeded int64 `json:"succeeded"` // attempts that got a 2xx

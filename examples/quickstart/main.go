@@ -134,7 +134,7 @@ func run(out io.Writer) error {
 	}
 	fmt.Fprintln(out)
 
-	// "Send Test" before relying on the webhook (seed 000).
+	// "Send Test" before relying on the webhook.
 	report, err := d.Test(ctx, healthy.ID, eventtypes.OrderCreated, eventtypes.ProductUpdated)
 	if err != nil {
 		return err
