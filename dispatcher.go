@@ -127,7 +127,17 @@ func (d *Dispatcher) httpClient() *http.Client {
 // their deliveries are attempted again by the next dispatcher once their lease runs out),
 // Close still waits for the goroutines to end, and it returns ctx's error. Close does not
 // close the store. Calling it again waits for the first call to finish and returns nil.
+//
+// A nil ctx means context.Background(): wait for every attempt in flight. Close on a nil
+// *Dispatcher (what New returns with an error) does nothing and returns nil, so a
+// deferred Close is harmless even before the error of New is checked.
 func (d *Dispatcher) Close(ctx context.Context) error {
+	if d == nil || d.loopDone == nil {
+		return nil // not made by New: nothing was started
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	first := false
 	d.closeOnce.Do(func() { first = true })
 	if !first {
