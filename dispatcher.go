@@ -56,7 +56,14 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 	if s == nil {
 		return nil, &ValidationError{Field: "store", Reason: "is nil"}
 	}
-	var cfg config
+	// Defaults first, so that an option given a value out of range (WithWorkers(0), say)
+	// is refused rather than taken for "the default".
+	cfg := config{
+		workers:     DefaultWorkers,
+		maxInFlight: DefaultMaxInFlight,
+		maxTimeout:  DefaultMaxTimeout,
+		maxPayload:  DefaultMaxPayloadBytes,
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -65,9 +72,6 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 	}
 	if err := cfg.policy.Validate(); err != nil {
 		return nil, err
-	}
-	if cfg.workers == 0 {
-		cfg.workers = DefaultWorkers
 	}
 	if cfg.workers < 1 {
 		return nil, &ValidationError{Field: "workers", Value: fmt.Sprint(cfg.workers), Reason: "must be at least 1"}
@@ -408,8 +412,9 @@ func (d *Dispatcher) setStatus(ctx context.Context, id string, status Status, re
 
 // Emit records that something of type eventType happened, with data: a JSON object, given
 // as any value that encoding/json marshals to one (a struct, a map), or as JSON bytes
-// (json.RawMessage or []byte); nil, and a nil pointer or map, mean {}. Other JSON values
-// (a string, an array) are refused: receivers expect the resource's object. It validates
+// (json.RawMessage or []byte); nil, a nil pointer, map or slice, JSON null and empty bytes
+// mean {}. Other JSON values (a string, an array, a number) are refused with a
+// *ValidationError for "data": receivers expect the resource's object. It validates
 // the type against the catalog and the encoded envelope against WithMaxPayloadBytes,
 // assigns the event an ID ("evt_...", or the one WithEventID gives), and stores the event
 // with one delivery per matching active subscription of its workspace (InWorkspace; held
@@ -483,11 +488,15 @@ func marshalData(data any) (json.RawMessage, error) {
 	case []byte:
 		raw = v
 	default:
+		// A typed nil (a nil pointer, map or slice) marshals to null, which becomes {}.
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, &ValidationError{Field: "data", Reason: "cannot be encoded as JSON", Err: err}
 		}
 		return objectOnly(b) // json.Marshal writes compact JSON
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return json.RawMessage("{}"), nil // nil or empty bytes, as a nil pointer: no data
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(raw))

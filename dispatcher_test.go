@@ -607,3 +607,94 @@ func TestRotateSecretSignsWithBoth(t *testing.T) {
 		assert.ErrorIs(t, err, webhook.ErrNotFound)
 	})
 }
+
+// An option given a value out of range is refused, 0 included: leaving the option out is
+// how to get the default.
+func TestNewRefusesOutOfRangeOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opt   webhook.Option
+		field string
+	}{
+		{"WithWorkers(0)", webhook.WithWorkers(0), "workers"},
+		{"WithWorkers(-1)", webhook.WithWorkers(-1), "workers"},
+		{"WithMaxInFlight(0)", webhook.WithMaxInFlight(0), "maxInFlight"},
+		{"WithMaxTimeout(0)", webhook.WithMaxTimeout(0), "maxTimeout"},
+		{"WithMaxPayloadBytes(0)", webhook.WithMaxPayloadBytes(0), "maxPayloadBytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := webhook.New(store0(), tc.opt)
+			var ve *webhook.ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, tc.field, ve.Field)
+			assert.Nil(t, d)
+		})
+	}
+	d, err := webhook.New(store0(), webhook.WithWorkers(1))
+	require.NoError(t, err)
+	assert.NoError(t, d.Close(context.Background()))
+}
+
+// Emit's data is a JSON object: a nil of any kind means {}, anything else that is not an
+// object is refused with a *ValidationError for "data".
+func TestEmitData(t *testing.T) {
+	type order struct {
+		ID string `json:"id"`
+	}
+	d, err := webhook.New(store0())
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		data any
+		want string // stored data; empty: refused
+	}{
+		{"nil", nil, `{}`},
+		{"nil pointer", (*order)(nil), `{}`},
+		{"nil map", map[string]any(nil), `{}`},
+		{"nil slice", []int(nil), `{}`},
+		{"nil RawMessage", json.RawMessage(nil), `{}`},
+		{"empty bytes", []byte{}, `{}`},
+		{"JSON null", json.RawMessage(` null `), `{}`},
+		{"struct", order{ID: "ord_1"}, `{"id":"ord_1"}`},
+		{"pointer", &order{ID: "ord_1"}, `{"id":"ord_1"}`},
+		{"bytes, compacted", []byte("{ \"id\" : 1 }"), `{"id":1}`},
+		{"string", "hello", ""},
+		{"JSON string", json.RawMessage(`"hello"`), ""},
+		{"slice", []int{1, 2}, ""},
+		{"JSON array", []byte(`[1,2]`), ""},
+		{"number", 42, ""},
+		{"boolean", true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := d.Emit(ctx, eventtypes.OrderCreated, tc.data)
+			if tc.want == "" {
+				var ve *webhook.ValidationError
+				require.ErrorAs(t, err, &ve)
+				assert.Equal(t, "data", ve.Field)
+				assert.Contains(t, ve.Reason, "must be a JSON object")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, string(ev.Data))
+			stored, err := d.Event(ctx, ev.ID)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, string(stored.Data))
+		})
+	}
+}
+
+// A negative Limit is refused rather than taken for the default.
+func TestDeliveriesRefusesNegativeLimit(t *testing.T) {
+	d, err := webhook.New(store0())
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	_, err = d.Deliveries(context.Background(), webhook.DeliveryQuery{Limit: -5})
+	var ve *webhook.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "Limit", ve.Field)
+	page, err := d.Deliveries(context.Background(), webhook.DeliveryQuery{})
+	require.NoError(t, err)
+	assert.Empty(t, page)
+}

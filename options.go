@@ -58,8 +58,9 @@ func WithRetryPolicy(p RetryPolicy) Option {
 	return func(cfg *config) { cfg.policy, cfg.policySet = p, true }
 }
 
-// WithWorkers sets how many attempts may be in flight at once (DefaultWorkers). New
-// refuses n < 1.
+// WithWorkers sets how many attempts may be in flight at once (DefaultWorkers when the
+// option is not given). New refuses n < 1, 0 included, with a *ValidationError: leave the
+// option out for the default.
 func WithWorkers(n int) Option { return func(cfg *config) { cfg.workers = n } }
 
 // WithLogger logs the dispatcher's work to l (attempts at Debug, failures at Warn, store
@@ -115,8 +116,9 @@ func InWorkspace(workspace string) EmitOption { return func(c *emitConfig) { c.w
 const DefaultMaxPayloadBytes = 1 << 20
 
 // WithMaxPayloadBytes sets the largest JSON envelope ({"id","type","timestamp","data"})
-// of an event that Emit accepts (DefaultMaxPayloadBytes); larger data is refused with a
-// *ValidationError before anything is stored. New refuses n < 1.
+// of an event that Emit accepts (DefaultMaxPayloadBytes when the option is not given);
+// larger data is refused with a *ValidationError before anything is stored. New refuses
+// n < 1, 0 included.
 func WithMaxPayloadBytes(n int) Option { return func(cfg *config) { cfg.maxPayload = n } }
 
 // WithEventID gives the event this ID instead of a generated one: emitting an ID that
