@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shophooks/webhook/eventtypes"
 	"github.com/shophooks/webhook/store"
@@ -384,7 +385,8 @@ func (d *Dispatcher) Activate(ctx context.Context, id string) error {
 // Deactivate makes the subscription inactive, with reason: it receives nothing, its
 // pending deliveries are held or cancelled as its WhileInactive says (attempts in flight
 // finish), and events that arrive meanwhile are held or discarded likewise. ErrNotFound if
-// there is no such subscription.
+// there is no such subscription; a *ValidationError if reason is not UTF-8 or longer than
+// 1000 bytes.
 func (d *Dispatcher) Deactivate(ctx context.Context, id, reason string) error {
 	return d.setStatus(ctx, id, StatusInactive, reason)
 }
@@ -392,6 +394,9 @@ func (d *Dispatcher) Deactivate(ctx context.Context, id, reason string) error {
 func (d *Dispatcher) setStatus(ctx context.Context, id string, status Status, reason string) error {
 	if d.closed.Load() {
 		return ErrClosed
+	}
+	if err := validateReason("reason", reason); err != nil {
+		return err
 	}
 	t := now()
 	_, err := d.store.UpdateSubscription(ctx, id, t, func(s *Subscription) error {
@@ -497,6 +502,10 @@ func marshalData(data any) (json.RawMessage, error) {
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return json.RawMessage("{}"), nil // nil or empty bytes, as a nil pointer: no data
+	}
+	if !utf8.Valid(raw) {
+		// encoding/json passes invalid bytes inside strings; not every store or receiver would.
+		return nil, &ValidationError{Field: "data", Reason: "is not valid UTF-8, as JSON text must be"}
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(raw))

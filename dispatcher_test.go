@@ -439,7 +439,20 @@ func TestSubscribeValidation(t *testing.T) {
 		{"signature header", func(s *webhook.Subscription) { s.Headers = map[string]string{"webhook-signature": "v1,x"} }, "Headers"},
 		{"bad header name", func(s *webhook.Subscription) { s.Headers = map[string]string{"X Bad": "1"} }, "Headers"},
 		{"header value with newline", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "a\r\nb"} }, "Headers"},
+		{"header value with a control character", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "a\x01b"} }, "Headers"},
+		{"header value DEL", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "\x7f"} }, "Headers"},
+		{"header value with a leading space", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": " token"} }, "Headers"},
+		{"header value with a trailing tab", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "token\t"} }, "Headers"},
+		{"header value not UTF-8", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "k\xff\xfe"} }, "Headers"},
+		{"header value not ASCII", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "caf\u00e9"} }, "Headers"},
+		{"header named twice", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "a", "x-key": "b"} }, "Headers"},
 		{"bad secret", func(s *webhook.Subscription) { s.Secret = "whsec_!!!" }, "Secret"},
+		{"secret not UTF-8", func(s *webhook.Subscription) { s.Secret = "k\xff\xfe-raw-key" }, "Secret"},
+		{"secret with a control character", func(s *webhook.Subscription) { s.Secret = "raw\x00key" }, "Secret"},
+		{"previous secret not ASCII", func(s *webhook.Subscription) { s.PreviousSecret = "cl\u00e9-secr\u00e8te" }, "PreviousSecret"},
+		{"name not UTF-8", func(s *webhook.Subscription) { s.Name = "caf\xe9" }, "Name"},
+		{"URL not UTF-8", func(s *webhook.Subscription) { s.URL = "https://a.example.com/caf\xe9" }, "URL"},
+		{"status reason not UTF-8", func(s *webhook.Subscription) { s.Status, s.StatusReason = webhook.StatusInactive, "\xff" }, "StatusReason"},
 		{"bad format", func(s *webhook.Subscription) { s.Format = "yaml" }, "Format"},
 		{"bad status", func(s *webhook.Subscription) { s.Status = "paused" }, "Status"},
 		{"bad policy", func(s *webhook.Subscription) { s.WhileInactive = "queue" }, "WhileInactive"},
@@ -453,6 +466,11 @@ func TestSubscribeValidation(t *testing.T) {
 			assert.Equal(t, tc.field, ve.Field)
 			assert.ErrorIs(t, err, webhook.ErrInvalid)
 			assert.NotEmpty(t, ve.Reason)
+			for _, secret := range []string{sub.Secret, sub.PreviousSecret, sub.Headers["X-Key"], sub.Headers["x-key"]} {
+				if len(secret) > 2 {
+					assert.NotContains(t, err.Error(), secret, "a refusal never quotes a credential")
+				}
+			}
 		})
 	}
 	sub, err := d.Subscribe(context.Background(), ok)
@@ -697,4 +715,41 @@ func TestDeliveriesRefusesNegativeLimit(t *testing.T) {
 	page, err := d.Deliveries(context.Background(), webhook.DeliveryQuery{})
 	require.NoError(t, err)
 	assert.Empty(t, page)
+}
+
+// What Subscribe refuses, UpdateSubscription refuses too; Deactivate's reason and Emit's
+// data are text that every store keeps as given, so they must be UTF-8.
+func TestTextInputsAreValidated(t *testing.T) {
+	d, err := webhook.New(store0())
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	ctx := context.Background()
+	sub, err := d.Subscribe(ctx, webhook.Subscription{URL: "https://a.example.com/x", Events: []string{"order.created"},
+		Headers: map[string]string{"Authorization": "Bearer a b\tc"}})
+	require.NoError(t, err)
+	assert.Equal(t, "Bearer a b\tc", sub.Headers["Authorization"], "spaces and tabs inside a value are kept")
+
+	var ve *webhook.ValidationError
+	bad := sub
+	bad.Headers = map[string]string{"Authorization": "Bearer \x01"}
+	_, err = d.UpdateSubscription(ctx, bad)
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "Headers", ve.Field)
+	bad = sub
+	bad.Secret = "k\xff\xfe-raw-key"
+	_, err = d.UpdateSubscription(ctx, bad)
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "Secret", ve.Field)
+
+	err = d.Deactivate(ctx, sub.ID, "maintenance \xff")
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "reason", ve.Field)
+	got, err := d.Subscription(ctx, sub.ID)
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusActive, got.Status, "a refused Deactivate changes nothing")
+
+	_, err = d.Emit(ctx, eventtypes.OrderCreated, json.RawMessage("{\"note\":\"caf\xe9\"}"))
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "data", ve.Field)
+	assert.Contains(t, ve.Reason, "UTF-8")
 }
