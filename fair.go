@@ -73,13 +73,13 @@ func WithAutoDisable(after time.Duration) Option {
 type StatusChange struct {
 	// Subscription is the subscription as it was before the change, without credentials
 	// (see Subscription.Redacted).
-	Subscription Subscription
+	Subscription Subscription `json:"subscription"`
 	// Deleted is true when the subscription was deleted, false when it was deactivated.
-	Deleted bool
+	Deleted bool `json:"deleted"`
 	// Reason says why, as it is stored in StatusReason.
-	Reason string
+	Reason string `json:"reason"`
 	// At is when the change was recorded.
-	At time.Time
+	At time.Time `json:"at"`
 }
 
 // WithOnStatusChange calls fn once each time the dispatcher deactivates or deletes a
