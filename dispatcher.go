@@ -48,6 +48,7 @@ type Dispatcher struct {
 
 	fair     *fairness
 	notified sync.Map // subscription ID -> StatusChangedAt (or "deleted") already told
+	quiet    *quiet   // the scheduler's rounds, for Idle and Settled
 }
 
 // New returns a Dispatcher that delivers from s at once: deliveries already due in s
@@ -97,6 +98,7 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 		loopDone:  make(chan struct{}),
 		closeDone: make(chan struct{}),
 		fair:      newFairness(cfg),
+		quiet:     newQuiet(),
 	}
 	d.client = d.httpClient()
 	d.loopCtx, d.stop = context.WithCancel(context.Background())
@@ -203,6 +205,7 @@ const storeRetry = time.Second
 // (Emit, Activate, Redeliver). It never polls and costs nothing while nothing is due.
 func (d *Dispatcher) schedule() {
 	defer close(d.loopDone)
+	defer d.quiet.stop()
 	ctx := d.loopCtx
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -212,8 +215,11 @@ func (d *Dispatcher) schedule() {
 		woken = w.Wake()
 	}
 	for {
+		round := d.quiet.begin()
+		busy := d.inflight.Load() // only this loop adds to it
+		quiet := false            // nothing in flight, nothing due now
 		wait := time.Duration(-1) // until woken
-		if free := d.cfg.workers - int(d.inflight.Load()); free > 0 {
+		if free := d.cfg.workers - int(busy); free > 0 {
 			now := time.Now()
 			claims, next, err := d.store.ClaimDue(ctx, store.ClaimRequest{
 				Now: now, Limit: free, LeaseUntil: now.Add(d.leaseFor()), Quota: d.fair.quota,
@@ -231,15 +237,18 @@ func (d *Dispatcher) schedule() {
 				if t, ok := d.fair.nextWake(); ok && (next.IsZero() || t.Before(next)) {
 					next = t
 				}
+				lagging := false
 				if !next.IsZero() {
 					wait = max(time.Until(next), 0)
 					if wait == 0 && len(claims) == 0 {
 						// Due, yet not claimable: the store is lagging (a lease
 						// just ran out on another clock, say). Don't spin.
-						wait = minWait
+						wait, lagging = minWait, true
 					}
 				}
+				quiet = busy == 0 && len(claims) == 0 && !lagging
 			}
+			d.quiet.end(round, quiet)
 			if wait == 0 {
 				continue
 			}
