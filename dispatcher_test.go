@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/shophooks/webhook"
 	"github.com/shophooks/webhook/eventtypes"
+	"github.com/shophooks/webhook/store"
+	storebolt "github.com/shophooks/webhook/store_bolt"
 )
 
 func TestScheduleSixAttempts(t *testing.T) {
@@ -752,4 +755,79 @@ func TestTextInputsAreValidated(t *testing.T) {
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, "data", ve.Field)
 	assert.Contains(t, ve.Reason, "UTF-8")
+}
+
+// "*.created" receives the created event of every resource; versioned types of an
+// application's catalog are types of their own, which "order.*" and "*.created" cover
+// too. Both stores fan out the same way, and the log filters know the patterns.
+func TestWildcardsAndVersions(t *testing.T) {
+	for name, newStore := range map[string]func(t *testing.T) store.Store{
+		"memory": func(*testing.T) store.Store { return store.NewMemory() },
+		"bbolt": func(t *testing.T) store.Store {
+			s, err := storebolt.Open(filepath.Join(t.TempDir(), "webhooks.db"))
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cat := eventtypes.Default()
+			require.NoError(t, cat.Register(eventtypes.Type{Name: "order.created.v2"}))
+			d, err := webhook.New(newStore(t), webhook.WithCatalog(cat), webhook.WithWorkers(1))
+			require.NoError(t, err)
+			defer d.Close(context.Background())
+			ctx := context.Background()
+			sub := func(events ...string) string {
+				s, err := d.Subscribe(ctx, webhook.Subscription{URL: "https://h.example.com/in", Events: events, Status: webhook.StatusInactive, WhileInactive: webhook.InactiveHold})
+				require.NoError(t, err, events)
+				return s.ID
+			}
+			created := sub("*.created")
+			createdV2 := sub("*.created.v2")
+			orders := sub("order.*")
+			v1 := sub("order.created")
+			v2 := sub("order.created.v2")
+			all := sub("*")
+
+			for typ, want := range map[string][]string{
+				eventtypes.OrderCreated:    {created, orders, v1, all},
+				"order.created.v2":         {created, createdV2, orders, v2, all},
+				eventtypes.CustomerCreated: {created, all},
+				eventtypes.OrderUpdated:    {orders, all},
+				eventtypes.ProductDeleted:  {all},
+			} {
+				ev, err := d.Emit(ctx, typ, nil)
+				require.NoError(t, err)
+				ds, err := d.Deliveries(ctx, webhook.DeliveryQuery{EventID: ev.ID})
+				require.NoError(t, err)
+				var got []string
+				for _, del := range ds {
+					got = append(got, del.SubscriptionID)
+				}
+				assert.ElementsMatch(t, want, got, typ)
+			}
+
+			for _, tc := range []struct {
+				f    webhook.Filter
+				want []string
+			}{
+				{webhook.Filter{Event: "created"}, []string{created, createdV2, orders, v1, v2, all}},
+				{webhook.Filter{Event: "order.created.v2"}, []string{created, createdV2, orders, v2, all}},
+				{webhook.Filter{Resource: "customer"}, []string{created, createdV2, all}},
+			} {
+				got, err := d.Subscriptions(ctx, tc.f)
+				require.NoError(t, err)
+				var ids []string
+				for _, s := range got {
+					ids = append(ids, s.ID)
+				}
+				assert.ElementsMatch(t, tc.want, ids, "%+v", tc.f)
+			}
+
+			_, err = d.Subscribe(ctx, webhook.Subscription{URL: "https://h.example.com/in", Events: []string{"*.shipped"}})
+			assert.ErrorIs(t, err, webhook.ErrInvalid, "a wildcard that matches nothing in the catalog")
+			_, err = d.Subscribe(ctx, webhook.Subscription{URL: "https://h.example.com/in", Events: []string{"order.created.v3"}})
+			assert.ErrorIs(t, err, webhook.ErrInvalid)
+		})
+	}
 }

@@ -107,7 +107,7 @@ type Subscription struct {
 	Workspace string   `json:"workspace,omitempty"`
 	Name      string   `json:"name"`
 	URL       string   `json:"url"`
-	Events    []string `json:"events"` // event type names, "order.*" or "*"
+	Events    []string `json:"events"` // event type names or patterns: "order.*", "*.created", "*"
 	// Secret signs every request (Standard Webhooks). Never logged.
 	Secret string `json:"secret,omitempty"`
 	// PreviousSecret is the secret being rotated out: requests carry a signature with it

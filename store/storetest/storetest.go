@@ -33,6 +33,7 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Subscriptions", func(t *testing.T) { testSubscriptions(t, newStore) })
 	t.Run("InsertEvent", func(t *testing.T) { testInsertEvent(t, newStore) })
+	t.Run("Patterns", func(t *testing.T) { testPatterns(t, newStore) })
 	t.Run("RecordTest", func(t *testing.T) { testRecordTest(t, newStore) })
 	t.Run("ClaimDue", func(t *testing.T) { testClaimDue(t, newStore) })
 	t.Run("RecordAttempt", func(t *testing.T) { testRecordAttempt(t, newStore) })
