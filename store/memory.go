@@ -589,7 +589,7 @@ func (m *Memory) Stats(ctx context.Context, workspace string, now time.Time) (St
 	if workspace != "" {
 		overall = m.wsFigures[workspace].orZero()
 	}
-	st := Stats{Overall: overall.Health(), Subscriptions: make(map[string]Health, len(m.subs))}
+	st := Stats{Overall: overall.HealthAt(now), Subscriptions: make(map[string]Health, len(m.subs))}
 	oldest := make(map[string]time.Time)
 	var oldestAll time.Time
 	for _, md := range m.due {
@@ -609,9 +609,9 @@ func (m *Memory) Stats(ctx context.Context, workspace string, now time.Time) (St
 		}
 		var h Health
 		if f := m.figures[s.ID]; f != nil {
-			h = f.Health()
+			h = f.HealthAt(now)
 		} else {
-			h = Figures{}.Health()
+			h = Figures{}.HealthAt(now)
 		}
 		h.Pending, h.Held = m.pending[s.ID], m.held[s.ID]
 		if t, ok := oldest[s.ID]; ok {

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Redeliver", func(t *testing.T) { testRedeliver(t, newStore) })
 	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, newStore) })
 	t.Run("Stats", func(t *testing.T) { testStats(t, newStore) })
+	t.Run("StatsWindows", func(t *testing.T) { testStatsWindows(t, newStore) })
 	t.Run("Prune", func(t *testing.T) { testPrune(t, newStore) })
 }
 
