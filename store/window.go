@@ -177,8 +177,9 @@ func mergeSlots(slots, other []Slot, width time.Duration, n int) []Slot {
 	return slots
 }
 
-// Window is the health of the attempts sent in a recent period: the same figures as
-// Health's totals, over the slots that period is made of.
+// Window is the health of the attempts sent in a recent period, summed over the slots
+// the period is made of: the counts, success rate and errors of Health's totals, and the
+// mean and longest response time (percentiles are kept for the totals only).
 type Window struct {
 	// Since is the start of the oldest slot counted: the window covers [Since, now].
 	Since     time.Time `json:"since"`
