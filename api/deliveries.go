@@ -65,15 +65,15 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request, ws string, dq web
 	if err != nil {
 		return nil, err
 	}
+	if len(ds) == dq.Limit && len(ds) > 0 {
+		setNext(w, r, encodeCursor(ds[len(ds)-1].ID))
+	}
 	// The store's answer is checked too: only ws's deliveries leave.
-	kept := ds[:0]
+	kept := make([]webhook.Delivery, 0, len(ds))
 	for _, d := range ds {
 		if d.Workspace == ws {
 			kept = append(kept, d)
 		}
-	}
-	if len(ds) == dq.Limit && len(ds) > 0 {
-		setNext(w, r, encodeCursor(ds[len(ds)-1].ID))
 	}
 	return kept, nil
 }
