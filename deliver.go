@@ -32,6 +32,9 @@ type AttemptResult struct {
 	NextAttemptAt time.Time
 }
 
+// errBodyTooLarge: the request body of an attempt is over WithMaxPayloadBytes.
+var errBodyTooLarge = errors.New("request body too large")
+
 // deliver makes one attempt of a claimed delivery and records it with its consequences.
 func (d *Dispatcher) deliver(c store.Claim) {
 	p := d.cfg.policy
@@ -48,6 +51,8 @@ func (d *Dispatcher) deliver(c store.Claim) {
 	case verdictDeactivate:
 		rec.State, a.Outcome = DeliveryFailed, OutcomeDeactivated
 		rec.Action, rec.Reason = store.ActionDeactivate, statusReason(a.StatusCode)
+	case verdictGiveUp:
+		rec.State, a.Outcome = DeliveryFailed, OutcomeGaveUp
 	case verdictUnsubscribe:
 		rec.State, a.Outcome = DeliveryFailed, OutcomeUnsubscribed
 		if a.StatusCode >= 200 && a.StatusCode < 300 {
@@ -166,6 +171,11 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	req, err := d.newRequest(ctx, sub, ev, sentAt)
+	if errors.Is(err, errBodyTooLarge) {
+		a, _, _ = fail(err)
+		a.ErrorKind = ErrorOther
+		return a, verdictGiveUp, 0
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -243,6 +253,11 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 	}
 	if err != nil {
 		return nil, err // names the event already
+	}
+	if len(body) > d.cfg.maxPayload {
+		// Emit bounds the JSON envelope; the XML form of some data is several times
+		// larger. A receiver would refuse it every time: send it never.
+		return nil, fmt.Errorf("%w: the %s body is %d bytes, over the limit of %d", errBodyTooLarge, sub.Format, len(body), d.cfg.maxPayload)
 	}
 	// NewRequest parses the URL: the only parse of it per attempt.
 	req, err := http.NewRequestWithContext(ctx, method, sub.URL, bytesReader(body))
