@@ -26,8 +26,31 @@
 //	GET    /api/v1/workspaces/acme/webhooks?resource=order&status=active
 //	POST   /api/v1/workspaces/acme/webhooks/{id}/test  {"event":"order.created"}
 //
+// # Routes
+//
+//	GET    /event-types                                      the catalog
+//	GET    /workspaces/{workspace}/webhooks                  list: resource, event, url, status, q, metadata[k]=v
+//	POST   /workspaces/{workspace}/webhooks                  create (201, with the secret)
+//	GET    /workspaces/{workspace}/webhooks/{id}
+//	PATCH  /workspaces/{workspace}/webhooks/{id}             only the fields sent change
+//	DELETE /workspaces/{workspace}/webhooks/{id}             204, no body
+//	POST   /workspaces/{workspace}/webhooks/{id}/test        {"event": "order.created"} or nothing for all
+//	POST   /workspaces/{workspace}/webhooks/{id}/activate
+//	POST   /workspaces/{workspace}/webhooks/{id}/deactivate  {"reason": "..."} or nothing
+//	POST   /workspaces/{workspace}/webhooks/{id}/rotate-secret  {"overlap_ms": n} or nothing
+//	GET    /workspaces/{workspace}/webhooks/{id}/deliveries  state, since, until
+//	POST   /workspaces/{workspace}/webhooks/{id}/recover     {"since": "<RFC 3339>"} (202)
+//	GET    /workspaces/{workspace}/webhooks/{id}/stats
+//	GET    /workspaces/{workspace}/deliveries                webhook_id, event_id, state, since, until
+//	GET    /workspaces/{workspace}/deliveries/{id}           with its attempts
+//	POST   /workspaces/{workspace}/deliveries/{id}/redeliver (202)
+//	GET    /workspaces/{workspace}/stats
+//	GET    /openapi.json
+//
 // The routes, their parameters and every answer are described by the OpenAPI 3.1
-// document served at GET /openapi.json (and returned by OpenAPI).
+// document served at GET /openapi.json (and returned by OpenAPI). The lists take limit
+// (1 to 1000, 100 by default) and cursor; a query parameter a route does not take is
+// refused, so that a misspelt filter is not ignored in silence.
 //
 // # Answers
 //
@@ -50,6 +73,8 @@
 // # Security
 //
 // The handler is closed unless WithAuth is given: without it, every request answers 401.
+// With it, the function decides each request to a route before anything is read or
+// changed; a request to no route answers 404 (or 405) without it, as it reaches nothing.
 // A webhook or delivery of another workspace answers 404, exactly as a missing one. The
 // signing secret is in two answers only, the one that created the webhook and the one that
 // rotated its secret; no answer ever holds a header value (only header names). State
