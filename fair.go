@@ -43,12 +43,13 @@ const (
 )
 
 // WithMaxInFlight sets how many attempts may be in flight to one subscription at once,
-// for subscriptions that do not set MaxInFlight themselves (DefaultMaxInFlight when the
-// option is not given). New refuses n < 1, 0 included.
+// for subscriptions that do not set MaxInFlight themselves (DefaultMaxInFlight); 0 means
+// DefaultMaxInFlight, and New refuses n < 0.
 func WithMaxInFlight(n int) Option { return func(cfg *config) { cfg.maxInFlight = n } }
 
 // WithMaxTimeout caps the Timeout a subscription may set (DefaultMaxTimeout): Subscribe
-// refuses a longer one. New refuses d < 1 ms, 0 included.
+// refuses a longer one. 0 means DefaultMaxTimeout; New refuses a negative d or one under
+// 1 ms.
 func WithMaxTimeout(d time.Duration) Option { return func(cfg *config) { cfg.maxTimeout = d } }
 
 // WithCircuitBreaker opens a subscription's circuit breaker after threshold consecutive
@@ -90,10 +91,16 @@ func WithOnStatusChange(fn func(StatusChange)) Option {
 	return func(cfg *config) { cfg.onStatusChange = fn }
 }
 
-// fillFairness fills in the fairness defaults New has not set and checks the settings.
+// fillFairness fills in the fairness defaults and checks the settings.
 func (cfg *config) fillFairness() error {
+	if cfg.maxInFlight == 0 {
+		cfg.maxInFlight = DefaultMaxInFlight
+	}
 	if cfg.maxInFlight < 1 {
 		return &ValidationError{Field: "maxInFlight", Value: strconv.Itoa(cfg.maxInFlight), Reason: "must be at least 1"}
+	}
+	if cfg.maxTimeout == 0 {
+		cfg.maxTimeout = DefaultMaxTimeout
 	}
 	if cfg.maxTimeout < time.Millisecond {
 		return &ValidationError{Field: "maxTimeout", Value: cfg.maxTimeout.String(), Reason: "must be at least 1ms"}
@@ -112,6 +119,9 @@ func (cfg *config) fillFairness() error {
 	}
 	if cfg.autoDisable < 0 {
 		return &ValidationError{Field: "autoDisable", Value: cfg.autoDisable.String(), Reason: "must not be negative"}
+	}
+	if cfg.maxPayload == 0 {
+		cfg.maxPayload = DefaultMaxPayloadBytes
 	}
 	if cfg.maxPayload < 1 {
 		return &ValidationError{Field: "maxPayloadBytes", Value: strconv.Itoa(cfg.maxPayload), Reason: "must be at least 1"}
