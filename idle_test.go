@@ -24,6 +24,8 @@ func TestIdle(t *testing.T) {
 		require.NoError(t, e.d.Idle(e.ctx), "nothing to do: at once")
 		assert.Equal(t, e.start, time.Now())
 
+		// 300 ms: long enough for the attempt to move to the slow lane, where it is still
+		// in flight.
 		e.ep.setResponder(after(300*time.Millisecond, 200))
 		ev := e.emit(eventtypes.OrderCreated) // Idle must not answer from a round before it
 		require.NoError(t, e.d.Idle(e.ctx))
