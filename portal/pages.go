@@ -65,7 +65,7 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, s session) {
 	v.Total = len(subs)
 	now := time.Now()
 	for _, sub := range slices.Backward(subs) { // newest first
-		if (v.Status == "" || string(sub.Status) == v.Status) && matches(sub, v.Query) {
+		if (v.Status == "" || string(sub.Status) == v.Status) && matches(sub, v.Query, h.d.Catalog()) {
 			v.Rows = append(v.Rows, viewOf(sub, now))
 		}
 	}

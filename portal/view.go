@@ -137,19 +137,25 @@ func resourceLabel(res string) string {
 	return strings.ReplaceAll(string(r), "_", " ") + " events"
 }
 
-// matches reports whether a subscription answers the dashboard's search: q found in its
-// name or URL, naming one of its resources ("order") or events ("created",
-// "order.created", wildcards included), or found in one of its event patterns.
-func matches(sub webhook.Subscription, q string) bool {
+// matches reports whether a subscription answers the dashboard's search: q (any case)
+// is found in its name or URL, or in the name of an event type it receives ("order",
+// "created", "order.created", "fulfil": resource, action, type or a part of one), or in
+// one of its event patterns.
+func matches(sub webhook.Subscription, q string, cat *eventtypes.Catalog) bool {
 	q = strings.ToLower(strings.TrimSpace(q))
 	if q == "" {
 		return true
 	}
-	if (webhook.Filter{Query: q}).Match(sub) || (webhook.Filter{Resource: q}).Match(sub) || (webhook.Filter{Event: q}).Match(sub) {
+	if strings.Contains(strings.ToLower(sub.Name), q) || strings.Contains(strings.ToLower(sub.URL), q) {
 		return true
 	}
 	for _, p := range sub.Events {
 		if strings.Contains(strings.ToLower(p), q) {
+			return true
+		}
+	}
+	for _, t := range cat.Expand(sub.Events...) {
+		if strings.Contains(t, q) {
 			return true
 		}
 	}
