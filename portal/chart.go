@@ -38,12 +38,12 @@ type chartDot struct{ X, Y float64 }
 
 // Chart geometry, in viewBox units; the SVG scales to its container.
 const (
-	chartW       = 640
-	chartH       = 180
-	chartLeft    = 36
-	chartRight   = 56
+	chartW       = 960
+	chartH       = 220
+	chartLeft    = 44
+	chartRight   = 80
 	chartTop     = 12
-	chartBottom  = 24
+	chartBottom  = 28
 	chartBuckets = 24
 	minSpan      = time.Hour
 )

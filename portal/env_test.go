@@ -37,8 +37,14 @@ type testEnv struct {
 }
 
 type envConfig struct {
-	attempts int // MaxAttempts of the retry policy; 0 keeps the default
-	noAuth   bool
+	attempts  int // MaxAttempts of the retry policy; 0 keeps the default
+	noAuth    bool
+	transport http.RoundTripper
+}
+
+// withTransport sends the webhooks through rt instead of the network.
+func withTransport(rt http.RoundTripper) envOption {
+	return func(c *envConfig) { c.transport = rt }
 }
 
 type envOption func(*envConfig)
@@ -62,11 +68,15 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	if cfg.attempts > 0 {
 		policy.MaxAttempts = cfg.attempts
 	}
-	d, err := webhook.New(store.NewMemory(),
+	dopts := []webhook.Option{
 		webhook.AllowPrivateNetworks(),
 		webhook.WithRetryPolicy(policy),
 		webhook.WithObserver(func(r webhook.AttemptResult) { e.attempts <- r }),
-	)
+	}
+	if cfg.transport != nil {
+		dopts = append(dopts, webhook.WithHTTPClient(&http.Client{Transport: cfg.transport}))
+	}
+	d, err := webhook.New(store.NewMemory(), dopts...)
 	require.NoError(t, err)
 	e.d = d
 	t.Cleanup(func() { _ = d.Close(context.Background()) })

@@ -26,6 +26,9 @@ type formView struct {
 	// Policies are what happens to events while the webhook is inactive.
 	Policies []choice
 	Overlaps []choice // how long a rotated-out secret keeps signing
+	// Retype says the form comes back refused with new headers, whose values the merchant
+	// must type again.
+	Retype bool
 	// Errors are the messages shown next to their fields: "name", "url", "events",
 	// "headers", "format", "while_inactive"; General holds the others.
 	Errors  map[string]string
@@ -219,6 +222,9 @@ func inputOf(sub webhook.Subscription) formInput {
 // refuse shows the form again with the error next to its field. Header values are not
 // shown again: the merchant types new ones.
 func (h *handler) refuse(w http.ResponseWriter, r *http.Request, s session, v formView, field, msg string) {
+	for _, h := range v.Headers {
+		v.Retype = v.Retype || (!h.Existing && h.Name != "")
+	}
 	if field == "" {
 		v.General = append(v.General, msg)
 	} else {
