@@ -3,7 +3,9 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -427,3 +429,47 @@ func newMemory() *store.Memory { return store.NewMemory() }
 
 // errRefused plays a connection refused.
 var errRefused = errors.New("dial tcp: connect: connection refused")
+
+// TestManyHangingEndpointsDelayNoOne: a hundred merchants' servers hang, far more attempts
+// than the dispatcher has workers. Attempts that wait past 200 ms move to the slow lane,
+// so the healthy merchants' events still go out within that, most of them at once.
+func TestManyHangingEndpointsDelayNoOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHostRouter()
+		d := newRouted(t, h)
+		var workspaces []string
+		healthy := map[string]string{} // workspace -> host
+		for i := range 110 {
+			ws := fmt.Sprintf("shop_%03d", i)
+			host := ws + ".example.com"
+			workspaces = append(workspaces, ws)
+			if i%11 == 0 {
+				healthy[ws] = host
+			} else {
+				h.route(host, hang)
+			}
+			_, err := d.Subscribe(context.Background(), webhook.Subscription{Workspace: ws, URL: "https://" + host + "/in", Events: []string{"order.*"}})
+			require.NoError(t, err)
+		}
+		emitted := map[string][]time.Time{}
+		for i := range 20 * 50 {
+			ws := workspaces[i%len(workspaces)]
+			emitted[ws] = append(emitted[ws], time.Now())
+			emitIn(t, d, ws, 1)
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		var lags []time.Duration
+		for ws, host := range healthy {
+			got := h.times(host)
+			require.Len(t, got, len(emitted[ws]), host)
+			for i := range got {
+				lags = append(lags, got[i].Sub(emitted[ws][i]))
+			}
+		}
+		slices.Sort(lags)
+		assert.LessOrEqual(t, lags[len(lags)-1], 200*time.Millisecond, "no healthy delivery waits longer than the slow lane's threshold")
+		assert.Zero(t, lags[len(lags)/2], "the median healthy delivery goes out at once")
+	})
+}
