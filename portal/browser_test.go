@@ -235,6 +235,10 @@ func TestBrowserWebhookLifecycle(t *testing.T) {
 	b.click("#ev-order-fulfilled")
 	b.fill("#hn-0", "X-Api-Key")
 	b.fill("#hv-0", "browser-header-value")
+	b.click("button[data-add-header]") // a second header row, by script
+	b.fill("#hn-1", "X-Shop")
+	b.fill("#hv-1", "second-header-value")
+	assert.Equal(t, "hn-1", evalIn[string](b, `document.querySelector('label[for="hn-1"]').htmlFor`), "the new row's labels follow its fields")
 	b.click("#format-json")
 	require.Equal(t, 422, b.follow(`form.stack button[type=submit]`))
 	assert.Contains(t, b.text("#url-error"), "must be an http or https URL")
@@ -248,11 +252,15 @@ func TestBrowserWebhookLifecycle(t *testing.T) {
 	receiverURL := e.recv.srv.URL + "/fulfil"
 	b.fill("#url", receiverURL)
 	b.fill("#hv-0", "browser-header-value")
+	assert.Equal(t, "X-Shop", b.value("#hn-1"))
+	b.fill("#hv-1", "second-header-value")
 	require.Equal(t, 201, b.follow(`form.stack button[type=submit]`))
 	assert.Equal(t, "Webhook created", b.text("h1"))
 	secret := b.value("#secret")
 	require.True(t, strings.HasPrefix(secret, "whsec_"), secret)
 	assert.True(t, evalIn[bool](b, `!document.querySelector("button[data-copy]").hidden`), "the copy button shows with JavaScript")
+	b.click("button[data-copy]")
+	assert.Equal(t, "Copied to the clipboard.", b.text("[data-copied]"))
 	b.shot("02-created")
 
 	subs, err := e.d.Subscriptions(ctx, webhook.Filter{Workspace: "shop_42"})
@@ -261,7 +269,7 @@ func TestBrowserWebhookLifecycle(t *testing.T) {
 	sub := subs[0]
 	assert.Equal(t, secret, sub.Secret, "the page showed the stored secret")
 	assert.Equal(t, []string{"order.created", "order.fulfilled"}, sub.Events)
-	assert.Equal(t, "browser-header-value", sub.Headers["X-Api-Key"])
+	assert.Equal(t, map[string]string{"X-Api-Key": "browser-header-value", "X-Shop": "second-header-value"}, sub.Headers)
 
 	// The list, and search.
 	require.Equal(t, 200, b.follow(`a[href="../"].button`))

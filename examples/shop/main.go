@@ -148,6 +148,7 @@ func newHandler(d *webhook.Dispatcher, cat *eventtypes.Catalog, log *slog.Logger
 	mux := http.NewServeMux()
 	NewShop(d, log).routes(mux)
 	(&Admin{d: d, cat: cat, log: log}).routes(mux)
+	mountPortal(mux, d, log) // the merchants' webhook pages at /portal/: see portal.go
 	return mux
 }
 
