@@ -174,6 +174,13 @@ func evalIn[T any](b *tab, js string) T {
 	return v
 }
 
+// waitFor waits until a JavaScript condition holds in the page.
+func (b *tab) waitFor(js string) {
+	b.t.Helper()
+	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](js))
+	require.NoError(b.t, err, "waiting for %s", js)
+}
+
 // has reports whether an element matches sel now.
 func (b *tab) has(sel string) bool {
 	b.t.Helper()
@@ -260,6 +267,7 @@ func TestBrowserWebhookLifecycle(t *testing.T) {
 	require.True(t, strings.HasPrefix(secret, "whsec_"), secret)
 	assert.True(t, evalIn[bool](b, `!document.querySelector("button[data-copy]").hidden`), "the copy button shows with JavaScript")
 	b.click("button[data-copy]")
+	b.waitFor(`document.querySelector("[data-copied]").textContent !== ""`) // the clipboard answers later
 	assert.Equal(t, "Copied to the clipboard.", b.text("[data-copied]"))
 	b.shot("02-created")
 
@@ -360,11 +368,11 @@ func TestBrowserWebhookLifecycle(t *testing.T) {
 // TestBrowserWorkspaceIsolation: a session for workspace A neither reads nor changes
 // workspace B's pages, even with B's IDs and its own cookie.
 func TestBrowserWorkspaceIsolation(t *testing.T) {
+	a := newTab(t)
 	e := newEnv(t)
 	ctx := context.Background()
 	mine := e.subscribe("shop_a", "Mine")
 	theirs := e.subscribe("shop_b", "Theirs")
-	a := newTab(t)
 	a.signIn(e, "shop_a")
 	assert.True(t, a.has(rowSel(mine.ID)))
 	assert.False(t, a.has(rowSel(theirs.ID)))
@@ -437,6 +445,7 @@ func (sampleNetwork) RoundTrip(r *http.Request) (*http.Response, error) {
 // TestBrowserDashboardScreenshot shows the dashboard of a shop with a few webhooks in
 // every state, and keeps its screenshot for the README with -update-screenshot.
 func TestBrowserDashboardScreenshot(t *testing.T) {
+	b := newTab(t)
 	e := newEnv(t, oneAttempt, withTransport(sampleNetwork{}))
 	ctx := context.Background()
 	const ws = "acme-outfitters"
@@ -468,7 +477,6 @@ func TestBrowserDashboardScreenshot(t *testing.T) {
 		<-e.attempts
 	}
 
-	b := newTab(t)
 	b.signIn(e, ws)
 	rows := evalIn[int](b, `document.querySelectorAll("table.hooks tbody tr").length`)
 	assert.Equal(t, len(subs), rows)
@@ -485,17 +493,22 @@ func TestBrowserDashboardScreenshot(t *testing.T) {
 	require.Equal(t, 200, b.follow(`a.name[href$="`+subs[2].ID+`"]`))
 	b.shot("webhook-failing")
 	b.shotOf("figure.chart", "chart")
+	require.Equal(t, 200, b.follow(`a.button[href$="/edit"]`))
+	assert.True(t, evalIn[bool](b, `document.querySelector("#ev-payment-completed").checked`))
+	b.shot("edit-form")
 	require.Equal(t, 200, b.follow(`nav a[href$="events"]`))
+	b.click("#type-order\\.created details summary")
+	assert.Contains(t, b.text("#type-order\\.created pre"), `"id"`)
 	b.shot("event-catalog")
 }
 
 // TestBrowserPhoneWidth: the pages fit a phone's width, and the ⋮ menu opens on screen.
 func TestBrowserPhoneWidth(t *testing.T) {
+	b := newTab(t)
 	e := newEnv(t, oneAttempt)
 	good, _ := populate(t, e, "shop_42")
 	e.subscribe("shop_42", "Inventory sync", "product.*")
 	e.subscribe("shop_42", "Accounting", "payment.completed", "payment.refunded")
-	b := newTab(t)
 	b.signIn(e, "shop_42")
 
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))

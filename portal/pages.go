@@ -115,12 +115,23 @@ var recoverPeriods = []struct {
 }
 
 func (h *handler) show(w http.ResponseWriter, r *http.Request, s session) {
-	sub, err := h.subscription(r.Context(), s, r.PathValue("id"))
+	ctx := r.Context()
+	sub, err := h.subscription(ctx, s, r.PathValue("id"))
 	if err != nil {
 		h.fail(w, r, s, err)
 		return
 	}
-	h.showPage(w, r, s, sub, nil, r.URL.Query().Get("before"))
+	before := r.URL.Query().Get("before")
+	if before != "" {
+		// The cursor is one of this webhook's deliveries; any other is not found, so that
+		// a page never tells whether another workspace's delivery exists.
+		del, err := h.d.Delivery(ctx, before)
+		if err != nil || del.Workspace != s.Workspace || del.SubscriptionID != sub.ID {
+			h.notFound(w, r, s)
+			return
+		}
+	}
+	h.showPage(w, r, s, sub, nil, before)
 }
 
 // showPage renders a webhook's page; report is the answer of a test just sent, if any.

@@ -87,6 +87,11 @@ func TestWorkspaceIsolation(t *testing.T) {
 		assert.Equal(t, none.Status, other.Status, "%s %s", tc.method, tc.path)
 		assert.Equal(t, none.Body, other.Body, "%s %s: another workspace's webhook must look missing", tc.method, tc.path)
 	}
+	// Their delivery as my page's cursor: as missing as a made-up one.
+	cursorTheirs := e.get("shop_a", "webhooks/"+mine.ID+"?before="+theirDelivery)
+	cursorNone := e.get("shop_a", "webhooks/"+mine.ID+"?before=dlv_doesnotexist")
+	assert.Equal(t, http.StatusNotFound, cursorTheirs.Status)
+	assert.Equal(t, cursorNone.Body, cursorTheirs.Body)
 	// Their delivery under my webhook's ID: not found either.
 	r := e.post("shop_a", "webhooks/"+mine.ID+"/deliveries/"+theirDelivery+"/redeliver", nil)
 	assert.Equal(t, http.StatusNotFound, r.Status)
