@@ -78,7 +78,9 @@ type LinkerOption func(*Linker)
 
 // WithSessionTTL sets how long a session started by a sign-in link lasts (default
 // DefaultSessionTTL). The session ends then, whatever the merchant is doing; a new link
-// starts a new one.
+// starts a new one. "Sign out" removes the session's cookie from the browser, but the
+// session is a signed cookie, not a server record: a copy of it stays good until it
+// ends, so keep sessions short.
 func WithSessionTTL(d time.Duration) LinkerOption {
 	return func(l *Linker) { l.sessionTTL = d }
 }

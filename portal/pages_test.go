@@ -141,9 +141,20 @@ func TestLinksWorkUnderThePrefix(t *testing.T) {
 		return u
 	}
 	gets, posts := map[string]bool{}, map[string]bool{}
+	var pages []response
 	for _, p := range start {
 		r := e.get("shop_1", p)
 		require.Equal(t, 200, r.Status, p)
+		pages = append(pages, r)
+	}
+	// Pages that answer a POST, at the POST's URL: their relative links must work too.
+	tested := e.post("shop_1", "webhooks/"+good.ID+"/test", nil)
+	require.Equal(t, 200, tested.Status)
+	rotated := e.post("shop_1", "webhooks/"+good.ID+"/rotate-secret", url.Values{"overlap": {"0"}})
+	require.Equal(t, 200, rotated.Status)
+	refused := e.post("shop_1", "webhooks/"+good.ID+"/edit", url.Values{"url": {"ftp://x.example"}, "events": {"order.created"}})
+	require.Equal(t, http.StatusUnprocessableEntity, refused.Status)
+	for _, r := range append(pages, tested, rotated, refused) {
 		for _, m := range links.FindAllStringSubmatch(r.Body, -1) {
 			gets[strings.TrimPrefix(resolve(r, m[1]).RequestURI(), mountPrefix)] = true
 		}
