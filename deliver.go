@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -320,7 +321,13 @@ func excerpt(b []byte, n int) string {
 
 // attemptError is an error as written into the delivery log: without the request URL
 // that net/http puts in front (its query may carry a token).
+// A DNS error names the resolver it asked, an address of the host's own network that a
+// merchant reading the log has no business seeing: only the name and the reason are kept.
 func attemptError(err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Sprintf("lookup %s: %s", dnsErr.Name, dnsErr.Err)
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err

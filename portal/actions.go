@@ -120,8 +120,6 @@ func (h *handler) rotateSecret(w http.ResponseWriter, r *http.Request, s session
 		h.message(w, r, s, http.StatusBadRequest, "Not accepted", "Choose how long the old secret keeps signing.", "")
 		return
 	}
-	h.edit.Lock()
-	defer h.edit.Unlock()
 	sub, err := h.subscription(ctx, s, r.PathValue("id"))
 	if err != nil {
 		h.fail(w, r, s, err)

@@ -298,7 +298,8 @@ func (h *handler) editForm(w http.ResponseWriter, r *http.Request, s session) {
 }
 
 // update changes a webhook's name, URL, events, headers, format and while-inactive
-// policy; its status and secret stay as they are.
+// policy, in one store step: its status, and its secret (which a rotation may change
+// meanwhile), stay as they are stored.
 func (h *handler) update(w http.ResponseWriter, r *http.Request, s session) {
 	ctx := r.Context()
 	in, err := parseForm(r)
@@ -306,8 +307,6 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, s session) {
 		h.fail(w, r, s, err)
 		return
 	}
-	h.edit.Lock()
-	defer h.edit.Unlock()
 	cur, err := h.subscription(ctx, s, r.PathValue("id"))
 	if err != nil {
 		h.fail(w, r, s, err)
@@ -315,20 +314,33 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, s session) {
 	}
 	v := h.newFormView(false, in, cur.Headers)
 	v.Sub = viewOf(cur, time.Now())
-	headers, msg := in.headers(cur.Headers)
-	if msg != "" {
-		h.refuse(w, r, s, v, "headers", msg)
-		return
-	}
-	next := cur.Clone()
-	next.Name, next.URL, next.Events, next.Headers = in.Name, in.URL, in.events(), headers
-	next.Format, next.WhileInactive = webhook.Format(in.Format), webhook.InactivePolicy(in.WhileInactive)
-	next.Status = "" // keep the status, whatever changed it since the form was shown
-	if _, err := h.d.UpdateSubscription(ctx, next); err != nil {
-		if !h.refuseErr(w, r, s, v, err) {
-			h.fail(w, r, s, err)
+	_, err = h.d.ModifySubscription(ctx, cur.ID, func(sub *webhook.Subscription) error {
+		if sub.Workspace != s.Workspace {
+			return webhook.ErrNotFound // it cannot move, but never write another workspace's
 		}
-		return
+		headers, msg := in.headers(sub.Headers)
+		if msg != "" {
+			return &fieldError{field: "headers", msg: msg}
+		}
+		sub.Name, sub.URL, sub.Events, sub.Headers = in.Name, in.URL, in.events(), headers
+		sub.Format, sub.WhileInactive = webhook.Format(in.Format), webhook.InactivePolicy(in.WhileInactive)
+		return nil
+	})
+	var fe *fieldError
+	switch {
+	case err == nil:
+		seeOther(w, r, "webhooks/"+pathEscape(cur.ID)+"?done=saved")
+	case errors.As(err, &fe):
+		h.refuse(w, r, s, v, fe.field, fe.msg)
+	case !h.refuseErr(w, r, s, v, err):
+		h.fail(w, r, s, err)
 	}
-	seeOther(w, r, "webhooks/"+pathEscape(cur.ID)+"?done=saved")
 }
+
+// fieldError is input the portal itself refuses, with the form field it concerns.
+type fieldError struct {
+	field string
+	msg   string
+}
+
+func (e *fieldError) Error() string { return "portal: " + e.field + ": " + e.msg }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/shophooks/webhook"
@@ -59,11 +58,6 @@ type handler struct {
 	cfg   config
 	pages pages
 	next  http.Handler
-
-	// edit serialises the read-modify-write of an edit: UpdateSubscription replaces a
-	// subscription whole, and the secret and header values, which the form never shows,
-	// are carried over from the stored one.
-	edit sync.Mutex
 }
 
 // New returns the portal as an http.Handler serving the workspace of each request, as
