@@ -39,7 +39,7 @@ func noticeOf(r *http.Request) string {
 	return notices[done]
 }
 
-// dashboardView is the list of a workspace's webhooks: seed 001's main view.
+// dashboardView is the list of a workspace's webhooks: the dashboard's main view.
 type dashboardView struct {
 	Query    string
 	Status   string // "", "active" or "inactive"
