@@ -773,17 +773,17 @@ func (m *Memory) Stats(ctx context.Context, workspace string, now time.Time) (St
 	if workspace != "" {
 		w := m.workspaces[workspace]
 		if w == nil {
-			return Stats{Overall: Figures{}.Health(), Subscriptions: map[string]Health{}}, nil
+			return Stats{Overall: Figures{}.HealthAt(now), Subscriptions: map[string]Health{}}, nil
 		}
 		subs, fig, log = w.subs, &w.fig, w.log
 		pending, held = w.pending, w.held
 	}
-	st := Stats{Overall: fig.Health(), Subscriptions: make(map[string]Health, len(subs))}
+	st := Stats{Overall: fig.HealthAt(now), Subscriptions: make(map[string]Health, len(subs))}
 	for _, s := range subs {
 		if s.deleted {
 			continue
 		}
-		h := s.fig.Health()
+		h := s.fig.HealthAt(now)
 		h.Pending, h.Held = s.pending, s.held
 		if l := m.subLogs[s.ID]; l != nil && l.oldestPending() != nil {
 			md := l.oldestPending()
