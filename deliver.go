@@ -33,9 +33,10 @@ type AttemptResult struct {
 }
 
 // deliver makes one attempt of a claimed delivery and records it with its consequences.
-func (d *Dispatcher) deliver(c store.Claim) {
+// ctx is the worker's: Close cancels it (with d.sendCtx) when it gives up waiting.
+func (d *Dispatcher) deliver(ctx context.Context, c store.Claim) {
 	p := d.cfg.policy
-	a, v, asked := d.send(d.sendCtx, c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
+	a, v, asked := d.send(ctx, c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
 	if d.sendCtx.Err() != nil {
 		// Close gave up waiting: this was not the endpoint's fault, so it is not
 		// recorded; the lease runs out and the delivery is attempted again later.
@@ -262,19 +263,35 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 		u.RawQuery = q.Encode()
 		signed = []byte(u.RawQuery)
 	}
+	// The values of these headers share one slice: one allocation, not one per header.
+	vals := make([]string, 0, 2+len(sub.Headers))
 	if body != nil {
 		req.ContentLength = int64(len(body))
-		req.Header.Set("Content-Type", contentType)
+		vals = setHeader(req.Header, vals, "Content-Type", contentType)
 	}
-	req.Header.Set("User-Agent", d.cfg.userAgent)
+	vals = setHeader(req.Header, vals, "User-Agent", d.cfg.userAgent)
 	for k, v := range sub.Headers {
-		req.Header.Set(k, v)
+		vals = setHeader(req.Header, vals, http.CanonicalHeaderKey(k), v)
 	}
 	in := SignInput{ID: ev.ID, Timestamp: sentAt, Body: signed, Secrets: sub.Secrets(sentAt)}
-	if err := d.cfg.signer.Sign(req.Header, in); err != nil {
+	if _, ok := d.cfg.signer.(StandardSigner); ok {
+		err = signStandard(req.Header, in, &d.keys) // the same signature, keyed once per secret
+	} else {
+		err = d.cfg.signer.Sign(req.Header, in)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
 	return req, nil
+}
+
+// setHeader sets the canonical header key to v, as http.Header.Set does, with v appended
+// to vals: while vals has room, the header's value slice is a piece of it.
+func setHeader(h http.Header, vals []string, key, v string) []string {
+	vals = append(vals, v)
+	n := len(vals)
+	h[key] = vals[n-1 : n : n]
+	return vals
 }
 
 // bytesReader returns a body for b, or nil for no body (so GET requests have none).

@@ -47,6 +47,7 @@ type Dispatcher struct {
 
 	fair     *fairness
 	notified sync.Map // subscription ID -> StatusChangedAt (or "deleted") already told
+	keys     keyring  // the StandardSigner's keyed HMAC states, per secret
 }
 
 // New returns a Dispatcher that delivers from s at once: deliveries already due in s
@@ -249,8 +250,12 @@ func (d *Dispatcher) schedule() {
 // work is a delivery worker: it sends the claims the scheduler hands it until Close.
 func (d *Dispatcher) work() {
 	defer d.workers.Done()
+	// The worker's attempts hang off a context of its own, cancelled with sendCtx: their
+	// timeout contexts then never wait for one lock shared by every worker.
+	ctx, cancel := context.WithCancel(d.sendCtx)
+	defer cancel()
 	for c := range d.jobs {
-		d.deliver(c)
+		d.deliver(ctx, c)
 		d.inflight.Add(-1)
 		d.signal()
 	}
