@@ -418,6 +418,34 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// jsonStringLen is len(appendJSONString(nil, s)), without writing it.
+func jsonStringLen(s string) int {
+	n := 2 // the quotes
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != '"' && c != '\\':
+				n++
+			case c == '"', c == '\\', c == '\b', c == '\f', c == '\n', c == '\r', c == '\t':
+				n += 2
+			default:
+				n += 6 // \u00XX
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += 6 // \ufffd, \u2028, \u2029
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
 // encodeXML returns the XML body of e, the envelope under a <webhook> root:
 //
 //	<?xml version="1.0" encoding="UTF-8"?>
