@@ -38,8 +38,8 @@ func BenchmarkAttempt(b *testing.B) {
 		secrets int
 	}{
 		{"json", FormatJSON, 1},
-		{"json/rotating", FormatJSON, 2},
-		{"json/unsigned", FormatJSON, 0},
+		{"json-rotating", FormatJSON, 2},
+		{"json-unsigned", FormatJSON, 0},
 		{"xml", FormatXML, 1},
 		{"query", FormatQuery, 1},
 	} {

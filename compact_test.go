@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -126,5 +127,37 @@ func BenchmarkCompactJSON(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestHasStringSpecial checks the eight-byte test against a byte-by-byte one, for every
+// byte value at every position among ordinary bytes, and for pairs of specials.
+func TestHasStringSpecial(t *testing.T) {
+	special := func(b []byte) bool {
+		for _, c := range b {
+			if !jsonStringByte[c] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, fill := range []byte{'a', 0x80, 0xff, ' ', '#', '[', ']'} {
+		for pos := range 8 {
+			for c := range 256 {
+				b := bytes.Repeat([]byte{fill}, 8)
+				b[pos] = byte(c)
+				got := hasStringSpecial(binary.LittleEndian.Uint64(b))
+				require.Equal(t, special(b), got, "%q", b)
+			}
+		}
+	}
+	for p1 := range 8 {
+		for p2 := range 8 {
+			for _, c := range []byte{0, 0x1f, '"', '\\', 0x21, 0x5d} {
+				b := []byte("abcdefgh")
+				b[p1], b[p2] = c, 0x7f
+				require.Equal(t, special(b), hasStringSpecial(binary.LittleEndian.Uint64(b)), "%q", b)
+			}
+		}
 	}
 }

@@ -39,6 +39,7 @@ package webhook
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -156,6 +157,14 @@ func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c =
 // space skips the whitespace at src[i:], leaving it out of dst, and returns the index
 // after it.
 func (c *jsonCompactor) space(i int) int {
+	if i < len(c.src) && c.src[i] > ' ' {
+		return i // the usual case, inlined: no whitespace
+	}
+	return c.skipSpace(i)
+}
+
+// skipSpace is space's slow path.
+func (c *jsonCompactor) skipSpace(i int) int {
 	if i >= len(c.src) || !isJSONSpace(c.src[i]) {
 		return i
 	}
@@ -250,6 +259,10 @@ func (c *jsonCompactor) value(i, depth int) (int, bool) {
 func (c *jsonCompactor) str(i int) (int, bool) {
 	src := c.src
 	for i++; ; {
+		// Eight bytes at a time while none needs a look, then byte by byte.
+		for i+8 <= len(src) && !hasStringSpecial(binary.LittleEndian.Uint64(src[i:])) {
+			i += 8
+		}
 		for i < len(src) && jsonStringByte[src[i]] {
 			i++
 		}
@@ -278,6 +291,20 @@ func (c *jsonCompactor) str(i int) (int, bool) {
 			return i, false
 		}
 	}
+}
+
+// hasStringSpecial reports whether any of the eight bytes in x is a control character, a
+// quote or a backslash (bytes from 0x80 up never are). It may report true for a byte
+// just above a special one, never false for a special one: callers then look byte by
+// byte.
+func hasStringSpecial(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (x - ones*0x20) &^ x // the high bit set where a byte is below 0x20
+	q := x ^ ones*'"'             // zero bytes where x has a quote
+	quote := (q - ones) &^ q
+	b := x ^ ones*'\\' // zero bytes where x has a backslash
+	slash := (b - ones) &^ b
+	return (below|quote|slash)&highs != 0
 }
 
 // literal checks that src[i:] starts with word (true, false or null).
