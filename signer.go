@@ -143,8 +143,8 @@ func signStandard(h http.Header, in SignInput, keys *keyring) error {
 // cost more than signing a 1 KB body. A dispatcher keeps one for its StandardSigner.
 //
 // It is bounded: it holds the secrets used in the current generation and the one before,
-// and starts a new generation when the current one has keyringSize secrets or is
-// keyringAge old; so a secret unused for two generations (a deleted subscription's, a
+// and starts a new generation, at a get, once the current one has keyringSize secrets or
+// is keyringAge old; so a secret unused for two generations (a deleted subscription's, a
 // rotated-out one) is forgotten. A nil *keyring keeps nothing: every get keys a new HMAC.
 type keyring struct {
 	mu        sync.Mutex

@@ -1,11 +1,13 @@
 // Command bench measures the webhook dispatcher at scale, side by side with what it
 // replaces, and prints a table per section:
 //
-//   - throughput: deliveries/s to a fast local receiver (memory store, 1 and 10
-//     subscriptions) against a raw net/http client loop with as many goroutines as the
-//     dispatcher has workers, on the dispatcher's own transport (webhook.NewTransport),
-//     sending equivalent signed JSON POSTs to the same receiver. The ratio dispatcher/raw
-//     is the figure; CPU/request is the CPU time of this process per request.
+//   - throughput: deliveries/s of ~1 KB orders to a fast local receiver (memory store and
+//     storebolt, 1 and 10 subscriptions, 16 goroutines calling Emit) against two net/http
+//     client loops with as many goroutines as the dispatcher has workers, on the
+//     dispatcher's own transport (webhook.NewTransport): "plain" marshals the order and
+//     POSTs it, "raw" builds and signs the dispatcher's envelope by hand. The ratios
+//     dispatcher/plain and dispatcher/raw are the figures; CPU, GC CPU and allocations per
+//     request are this process's.
 //   - latency: Emit-to-receipt p50/p99 at a steady offered rate, one subscription.
 //   - bolt: Emit on storebolt (fsync before Emit returns) from many emitters, against one
 //     bbolt Update (one fsync) per event.
@@ -20,9 +22,9 @@
 // started with -receiver-child), or in this process with -inproc. Either way it shares the
 // machine's cores with what is measured.
 //
-//	go run ./examples/bench            # the default run: about 1.5 minutes on 2 cores
-//	go run ./examples/bench -events 5000 -latency 2s -future 50000 -boltfuture 20000 -boltevents 2000 -idle 2s   # a quick check
-//	go run ./examples/bench -only throughput -runs 3
+//	go run ./examples/bench            # the default run: a few minutes on 2 cores
+//	go run ./examples/bench -events 5000 -tpbolt 1000 -latency 2s -future 50000 -boltfuture 20000 -boltevents 2000 -idle 2s   # a quick check
+//	go run ./examples/bench -only throughput -runs 5 -tsv runs.tsv
 //
 // BENCHMARKS.md has the figures and what limits them.
 package main

@@ -92,6 +92,9 @@ func throughputSection(rcv *receiver, cfg tpConfig) {
 						v = append(v, f(g))
 					}
 					slices.Sort(v)
+					if n := len(v); n%2 == 0 {
+						return (v[n/2-1] + v[n/2]) / 2
+					}
 					return v[len(v)/2]
 				}
 				q := func(a, b string) float64 {
