@@ -23,16 +23,18 @@ import (
 )
 
 // AttemptResult is what an observer (WithObserver) is told after every attempt.
+// Its JSON follows the rule of package store: snake_case names, durations in
+// milliseconds ("duration_ms").
 type AttemptResult struct {
-	DeliveryID     string
-	EventID        string
-	SubscriptionID string
-	EventType      string
+	DeliveryID     string `json:"delivery_id"`
+	EventID        string `json:"event_id"`
+	SubscriptionID string `json:"subscription_id"`
+	EventType      string `json:"event_type"`
 	// Attempt is the attempt as recorded in the delivery log.
-	Attempt Attempt
+	Attempt Attempt `json:"attempt"`
 	// State and NextAttemptAt are the delivery's after the attempt.
-	State         DeliveryState
-	NextAttemptAt time.Time
+	State         DeliveryState `json:"state"`
+	NextAttemptAt time.Time     `json:"next_attempt_at,omitzero"`
 }
 
 // errBodyTooLarge: the request body of an attempt is over WithMaxPayloadBytes.

@@ -47,6 +47,7 @@ type Dispatcher struct {
 
 	fair     *fairness
 	notified sync.Map // subscription ID -> StatusChangedAt (or "deleted") already told
+	quiet    *quiet   // the scheduler's rounds, for Idle and Settled
 
 	att attemptState // what attempts reuse: signing keys, body buffers, parent contexts
 }
@@ -93,6 +94,7 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 		loopDone:  make(chan struct{}),
 		closeDone: make(chan struct{}),
 		fair:      newFairness(cfg),
+		quiet:     newQuiet(),
 	}
 	d.client = d.httpClient()
 	d.loopCtx, d.stop = context.WithCancel(context.Background())
@@ -124,7 +126,17 @@ func (d *Dispatcher) httpClient() *http.Client {
 // their deliveries are attempted again by the next dispatcher once their lease runs out),
 // Close still waits for the goroutines to end, and it returns ctx's error. Close does not
 // close the store. Calling it again waits for the first call to finish and returns nil.
+//
+// A nil ctx means context.Background(): wait for every attempt in flight. Close on a nil
+// *Dispatcher (what New returns with an error) does nothing and returns nil, so a
+// deferred Close is harmless even before the error of New is checked.
 func (d *Dispatcher) Close(ctx context.Context) error {
+	if d == nil || d.loopDone == nil {
+		return nil // not made by New: nothing was started
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	first := false
 	d.closeOnce.Do(func() { first = true })
 	if !first {
@@ -184,6 +196,7 @@ const storeRetry = time.Second
 // (Emit, Activate, Redeliver). It never polls and costs nothing while nothing is due.
 func (d *Dispatcher) schedule() {
 	defer close(d.loopDone)
+	defer d.quiet.stop()
 	ctx := d.loopCtx
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -193,8 +206,14 @@ func (d *Dispatcher) schedule() {
 		woken = w.Wake()
 	}
 	for {
+		round := d.quiet.begin()
+		held := d.inflight.Load() // only this loop adds to it
+		// Every attempt in flight, the slow lane's too; read after held, so that one
+		// moving to the slow lane meanwhile is counted at least once.
+		busy := held + d.slow.Load()
+		quiet := false            // nothing in flight, nothing due now
 		wait := time.Duration(-1) // until woken
-		if free := d.cfg.workers - int(d.inflight.Load()); free > 0 {
+		if free := d.cfg.workers - int(held); free > 0 {
 			now := time.Now()
 			claims, next, err := d.store.ClaimDue(ctx, store.ClaimRequest{
 				Now: now, Limit: free, LeaseUntil: now.Add(d.leaseFor()), Quota: d.fair.quota,
@@ -213,15 +232,18 @@ func (d *Dispatcher) schedule() {
 				if t, ok := d.fair.nextWake(); ok && (next.IsZero() || t.Before(next)) {
 					next = t
 				}
+				lagging := false
 				if !next.IsZero() {
 					wait = max(time.Until(next), 0)
 					if wait == 0 && len(claims) == 0 {
 						// Due, yet not claimable: the store is lagging (a lease
 						// just ran out on another clock, say). Don't spin.
-						wait = minWait
+						wait, lagging = minWait, true
 					}
 				}
+				quiet = busy == 0 && len(claims) == 0 && !lagging
 			}
+			d.quiet.end(round, quiet)
 			if wait == 0 {
 				continue
 			}
@@ -392,7 +414,8 @@ func (d *Dispatcher) Activate(ctx context.Context, id string) error {
 // Deactivate makes the subscription inactive, with reason: it receives nothing, its
 // pending deliveries are held or cancelled as its WhileInactive says (attempts in flight
 // finish), and events that arrive meanwhile are held or discarded likewise. ErrNotFound if
-// there is no such subscription.
+// there is no such subscription; a *ValidationError if reason is not UTF-8 or longer than
+// 1000 bytes.
 func (d *Dispatcher) Deactivate(ctx context.Context, id, reason string) error {
 	return d.setStatus(ctx, id, StatusInactive, reason)
 }
@@ -400,6 +423,9 @@ func (d *Dispatcher) Deactivate(ctx context.Context, id, reason string) error {
 func (d *Dispatcher) setStatus(ctx context.Context, id string, status Status, reason string) error {
 	if d.closed.Load() {
 		return ErrClosed
+	}
+	if err := validateReason("reason", reason); err != nil {
+		return err
 	}
 	t := now()
 	_, err := d.store.UpdateSubscription(ctx, id, t, func(s *Subscription) error {
@@ -420,8 +446,9 @@ func (d *Dispatcher) setStatus(ctx context.Context, id string, status Status, re
 
 // Emit records that something of type eventType happened, with data: a JSON object, given
 // as any value that encoding/json marshals to one (a struct, a map), or as JSON bytes
-// (json.RawMessage or []byte); nil, and a nil pointer or map, mean {}. Other JSON values
-// (a string, an array) are refused: receivers expect the resource's object. It validates
+// (json.RawMessage or []byte); nil, a nil pointer, map or slice, JSON null and empty bytes
+// mean {}. Other JSON values (a string, an array, a number) are refused with a
+// *ValidationError for "data": receivers expect the resource's object. It validates
 // the type against the catalog and the encoded envelope against WithMaxPayloadBytes,
 // assigns the event an ID ("evt_...", or the one WithEventID gives), and stores the event
 // with one delivery per matching active subscription of its workspace (InWorkspace; held
@@ -495,11 +522,15 @@ func marshalData(data any) (json.RawMessage, error) {
 	case []byte:
 		raw = v
 	default:
+		// A typed nil (a nil pointer, map or slice) marshals to null, which becomes {}.
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, &ValidationError{Field: "data", Reason: "cannot be encoded as JSON", Err: err}
 		}
 		return objectOnly(b) // json.Marshal writes compact JSON
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return json.RawMessage("{}"), nil // nil or empty bytes, as a nil pointer: no data
 	}
 	if !utf8.Valid(raw) {
 		raw = replaceInvalidUTF8(raw) // as every request would carry it

@@ -43,12 +43,13 @@ const (
 )
 
 // WithMaxInFlight sets how many attempts may be in flight to one subscription at once,
-// for subscriptions that do not set MaxInFlight themselves (DefaultMaxInFlight). New
-// refuses n < 1.
+// for subscriptions that do not set MaxInFlight themselves (DefaultMaxInFlight); 0 means
+// DefaultMaxInFlight, and New refuses n < 0.
 func WithMaxInFlight(n int) Option { return func(cfg *config) { cfg.maxInFlight = n } }
 
 // WithMaxTimeout caps the Timeout a subscription may set (DefaultMaxTimeout): Subscribe
-// refuses a longer one. New refuses d < 1 ms.
+// refuses a longer one. 0 means DefaultMaxTimeout; New refuses a negative d or one under
+// 1 ms.
 func WithMaxTimeout(d time.Duration) Option { return func(cfg *config) { cfg.maxTimeout = d } }
 
 // WithCircuitBreaker opens a subscription's circuit breaker after threshold consecutive
@@ -73,13 +74,13 @@ func WithAutoDisable(after time.Duration) Option {
 type StatusChange struct {
 	// Subscription is the subscription as it was before the change, without credentials
 	// (see Subscription.Redacted).
-	Subscription Subscription
+	Subscription Subscription `json:"subscription"`
 	// Deleted is true when the subscription was deleted, false when it was deactivated.
-	Deleted bool
+	Deleted bool `json:"deleted"`
 	// Reason says why, as it is stored in StatusReason.
-	Reason string
+	Reason string `json:"reason"`
 	// At is when the change was recorded.
-	At time.Time
+	At time.Time `json:"at"`
 }
 
 // WithOnStatusChange calls fn once each time the dispatcher deactivates or deletes a

@@ -683,7 +683,7 @@ func hasXMLPrefix(s string) bool {
 //     when the name would be event_id.
 //
 // The rest of the data is not sent: a query string cannot carry nested data faithfully, so a
-// receiver uses the IDs to fetch what it needs, as seed 003 advises.
+// receiver uses the IDs to fetch what it needs from the shop's API.
 func queryParams(e envelope) url.Values {
 	q := url.Values{
 		"event_type": {e.Type},

@@ -350,7 +350,7 @@ func TestQueryParams(t *testing.T) {
 		})
 	}
 
-	t.Run("seed 003 URL", func(t *testing.T) {
+	t.Run("resource ID as <resource>_id", func(t *testing.T) {
 		q := queryParams(envelope{ID: "evt_1", Type: "order.created", Timestamp: ts, Data: json.RawMessage(`{"id":"12345"}`)})
 		assert.Equal(t, "event_id=evt_1&event_type=order.created&order_id=12345&timestamp="+unix, q.Encode())
 	})

@@ -268,17 +268,26 @@ func decodeSecret(secret string) ([]byte, error) {
 	return key, nil
 }
 
-// ValidateSecret reports whether secret can be used to sign: it returns nil
-// for the empty string (no signing), for any string without the "whsec_"
-// prefix (used as raw bytes), and for a "whsec_" secret whose remainder is
-// standard base64 of a non-empty key; otherwise an error wrapping
-// ErrInvalidSecret that does not contain the secret.
+// ValidateSecret reports whether secret can be used to sign, and stored by every
+// store byte for byte: it returns nil for the empty string (no signing), for a
+// "whsec_" secret whose remainder is standard base64 of a non-empty key, and
+// for a raw secret (any other string, whose bytes are the key) made of
+// printable ASCII characters, space to tilde. Otherwise it returns an error
+// wrapping ErrInvalidSecret that does not contain the secret. A key of
+// arbitrary bytes is given as "whsec_" followed by its base64.
 //
 // Standard Webhooks recommends keys of 24 to 64 random bytes; NewSecret makes
 // 32.
 func ValidateSecret(secret string) error {
 	if secret == "" {
 		return nil
+	}
+	if !strings.HasPrefix(secret, SecretPrefix) {
+		for i := 0; i < len(secret); i++ {
+			if c := secret[i]; c < ' ' || c > '~' {
+				return fmt.Errorf("%w: a raw secret may hold only printable ASCII characters (byte %d is not); give a key of other bytes as %q followed by its base64", ErrInvalidSecret, i+1, SecretPrefix)
+			}
+		}
 	}
 	_, err := decodeSecret(secret)
 	return err

@@ -278,6 +278,11 @@ func TestValidateSecret(t *testing.T) {
 		{"whsec_%%%", false},
 		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", false}, // truncated base64
 		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw==", false},
+		{"~ printable ASCII, space to tilde !", true},
+		{"k\xff\xfe-raw-key", false}, // not UTF-8: a JSON store would change it
+		{"clé-secrète", false},       // UTF-8, but outside the documented alphabet
+		{"tab\tinside", false},
+		{"nul\x00inside", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.secret, func(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/shophooks/webhook/eventtypes"
@@ -95,20 +94,13 @@ type subscriber struct {
 }
 
 // subscribers returns the subscriptions whose patterns match eventType, in creation
-// order. It looks up only the patterns that can match: the name itself, "<resource>.*"
-// and "*".
+// order. It looks up only the patterns that can match (eventtypes.Patterns: the name
+// itself, "*", "<resource>.*", "*.<action>" and "*.<action>.<version>").
 func (t *txn) subscribers(eventType string) []subscriber {
-	candidates := []string{eventType, "*"}
-	if i := strings.LastIndexByte(eventType, '.'); i > 0 {
-		candidates = append(candidates, eventType[:i+1]+"*")
-	}
 	seen := make(map[string]bool)
 	var out []subscriber
 	c := t.patterns.Cursor()
-	for _, p := range candidates {
-		if !eventtypes.Match(p, eventType) {
-			continue
-		}
+	for _, p := range eventtypes.Patterns(eventType) {
 		prefix := pfx(p)
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			id := string(k[len(prefix):])

@@ -89,7 +89,7 @@ func (s *Store) Stats(ctx context.Context, workspace string, now time.Time) (sto
 		if err != nil {
 			return err
 		}
-		st = store.Stats{Overall: overall.Health(), Subscriptions: make(map[string]store.Health)}
+		st = store.Stats{Overall: overall.HealthAt(now), Subscriptions: make(map[string]store.Health)}
 		var oldestAll time.Time
 		err = t.subsSeq.ForEach(func(_, idb []byte) error {
 			id := string(idb)
@@ -97,7 +97,7 @@ func (s *Store) Stats(ctx context.Context, workspace string, now time.Time) (sto
 			if err != nil {
 				return err
 			}
-			h := f.Health()
+			h := f.HealthAt(now)
 			h.Pending, h.Held = t.countsOf(id)
 			prefix := append(pfx(id), openPending)
 			if k, _ := t.open.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8 {
