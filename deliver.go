@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -38,10 +40,41 @@ type AttemptResult struct {
 // errBodyTooLarge: the request body of an attempt is over WithMaxPayloadBytes.
 var errBodyTooLarge = errors.New("request body too large")
 
+// attemptState is what a Dispatcher's attempts share and reuse.
+type attemptState struct {
+	// keys keeps the StandardSigner's keyed HMAC states, per secret.
+	keys keyring
+	// bodies holds *bodyBuffer: response bodies are read into these.
+	bodies sync.Pool
+	// parents are children of sendCtx, made at the first attempt. Each attempt's timeout
+	// context hangs off one of them in turn, so that the attempts in flight do not all
+	// register with, and unregister from, one context under one lock; cancelling sendCtx
+	// (Close giving up) still cancels every attempt.
+	parentsOnce sync.Once
+	parents     [attemptParents]context.Context
+	cancels     [attemptParents]context.CancelFunc
+	next        atomic.Uint32
+}
+
+// attemptParents is the number of parent contexts the attempts are spread over.
+const attemptParents = 8
+
+// attemptParent returns the context the next attempt's timeout context hangs off: a child
+// of sendCtx, one of attemptParents in turn.
+func (d *Dispatcher) attemptParent() context.Context {
+	s := &d.att
+	s.parentsOnce.Do(func() {
+		for i := range s.parents {
+			s.parents[i], s.cancels[i] = context.WithCancel(d.sendCtx)
+		}
+	})
+	return s.parents[s.next.Add(1)%attemptParents]
+}
+
 // deliver makes one attempt of a claimed delivery and records it with its consequences.
 func (d *Dispatcher) deliver(c store.Claim) {
 	p := d.cfg.policy
-	a, v, asked := d.send(d.sendCtx, c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
+	a, v, asked := d.send(d.attemptParent(), c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
 	if d.sendCtx.Err() != nil {
 		// Close gave up waiting: this was not the endpoint's fault, so it is not
 		// recorded; the lease runs out and the delivery is attempted again later.
@@ -190,8 +223,10 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 		return fail(err)
 	}
 	buf := d.bodyBuffer()
-	defer d.bodies.Put(buf)
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, int64(max(p.ScanBytes, p.LogBytes))))
+	defer d.att.bodies.Put(buf)
+	buf.limit = io.LimitedReader{R: resp.Body, N: int64(max(p.ScanBytes, p.LogBytes))}
+	_, err = buf.ReadFrom(&buf.limit)
+	buf.limit.R = nil
 	resp.Body.Close()
 	body := buf.Bytes() // only read below: the log keeps a copy (excerpt)
 	a.Duration = time.Since(sentAt)
@@ -224,15 +259,21 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 	return a, v, retryAfter
 }
 
+// bodyBuffer is a buffer a response body is read into, with the reader that bounds it.
+type bodyBuffer struct {
+	bytes.Buffer
+	limit io.LimitedReader
+}
+
 // bodyBuffer returns an empty buffer to read a response body into. Give it back to
-// d.bodies once nothing refers to its bytes: most bodies are small, and a new buffer per
-// attempt would be garbage at once.
-func (d *Dispatcher) bodyBuffer() *bytes.Buffer {
-	if b, ok := d.bodies.Get().(*bytes.Buffer); ok {
+// d.att.bodies once nothing refers to its bytes: most bodies are small, and a new buffer
+// per attempt would be garbage at once.
+func (d *Dispatcher) bodyBuffer() *bodyBuffer {
+	if b, ok := d.att.bodies.Get().(*bodyBuffer); ok {
 		b.Reset()
 		return b
 	}
-	return new(bytes.Buffer)
+	return new(bodyBuffer)
 }
 
 // newRequest builds the signed request of one attempt in the subscription's format.
@@ -280,19 +321,35 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 		u.RawQuery = q.Encode()
 		signed = []byte(u.RawQuery)
 	}
+	// The values of these headers share one slice: one allocation, not one per header.
+	vals := make([]string, 0, 2+len(sub.Headers))
 	if body != nil {
 		req.ContentLength = int64(len(body))
-		req.Header.Set("Content-Type", contentType)
+		vals = setHeader(req.Header, vals, "Content-Type", contentType)
 	}
-	req.Header.Set("User-Agent", d.cfg.userAgent)
+	vals = setHeader(req.Header, vals, "User-Agent", d.cfg.userAgent)
 	for k, v := range sub.Headers {
-		req.Header.Set(k, v)
+		vals = setHeader(req.Header, vals, http.CanonicalHeaderKey(k), v)
 	}
 	in := SignInput{ID: ev.ID, Timestamp: sentAt, Body: signed, Secrets: sub.Secrets(sentAt)}
-	if err := d.cfg.signer.Sign(req.Header, in); err != nil {
+	if _, ok := d.cfg.signer.(StandardSigner); ok {
+		err = signStandard(req.Header, in, &d.att.keys) // the same signature, keyed once per secret
+	} else {
+		err = d.cfg.signer.Sign(req.Header, in)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
 	return req, nil
+}
+
+// setHeader sets the canonical header key to v, as http.Header.Set does, with v appended
+// to vals: while vals has room, the header's value slice is a piece of it.
+func setHeader(h http.Header, vals []string, key, v string) []string {
+	vals = append(vals, v)
+	n := len(vals)
+	h[key] = vals[n-1 : n : n]
+	return vals
 }
 
 // bytesReader returns a body for b, or nil for no body (so GET requests have none).

@@ -27,7 +27,6 @@ type Dispatcher struct {
 	ownConn *http.Transport // the transport the dispatcher made, closed at Close
 
 	wake     chan struct{}      // wakes the scheduler: something may be due
-	bodies   sync.Pool          // *bytes.Buffer: response bodies are read into these
 	inflight atomic.Int64       // attempts in flight that hold a worker slot
 	slow     atomic.Int64       // attempts in flight past slowAfter, in the slow lane
 	closed   atomic.Bool        // Close was called
@@ -49,6 +48,8 @@ type Dispatcher struct {
 	fair     *fairness
 	notified sync.Map // subscription ID -> StatusChangedAt (or "deleted") already told
 	quiet    *quiet   // the scheduler's rounds, for Idle and Settled
+
+	att attemptState // what attempts reuse: signing keys, body buffers, parent contexts
 }
 
 // New returns a Dispatcher that delivers from s at once: deliveries already due in s
@@ -507,7 +508,7 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 func envelopeSize(id, eventType string, t time.Time, data []byte) int {
 	var b [64]byte
 	n := len(`{"id":,"type":,"timestamp":"","data":}`) + len(t.UTC().AppendFormat(b[:0], time.RFC3339Nano))
-	return n + len(appendJSONString(nil, id)) + len(appendJSONString(nil, eventType)) + len(data)
+	return n + jsonStringLen(id) + jsonStringLen(eventType) + len(data)
 }
 
 // marshalData turns Emit's data into compact JSON, and refuses what is not an object.
