@@ -29,6 +29,8 @@ type Dispatcher struct {
 	wake     chan struct{}      // wakes the scheduler: something may be due
 	inflight atomic.Int64       // attempts in flight that hold a worker slot
 	slow     atomic.Int64       // attempts in flight past slowAfter, in the slow lane
+	idle     chan store.Claim   // unbuffered: idle attempt goroutines wait here for work
+	idlers   atomic.Int64       // attempt goroutines waiting on idle
 	closed   atomic.Bool        // Close was called
 	stop     context.CancelFunc // stops the scheduler
 	loopCtx  context.Context
@@ -93,6 +95,7 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 		wake:      make(chan struct{}, 1),
 		loopDone:  make(chan struct{}),
 		closeDone: make(chan struct{}),
+		idle:      make(chan store.Claim),
 		fair:      newFairness(cfg),
 		quiet:     newQuiet(),
 	}
@@ -225,8 +228,12 @@ func (d *Dispatcher) schedule() {
 			for _, c := range claims {
 				d.fair.claimed(c)
 				d.inflight.Add(1)
-				d.attempts.Add(1)
-				go d.attempt(c)
+				select {
+				case d.idle <- c: // a goroutine that finished its attempt takes it
+				default:
+					d.attempts.Add(1)
+					go d.attemptLoop(c)
+				}
 			}
 			if err == nil && len(claims) < free {
 				if t, ok := d.fair.nextWake(); ok && (next.IsZero() || t.Before(next)) {
@@ -270,7 +277,6 @@ func (d *Dispatcher) schedule() {
 // that has room, so that slow and hanging endpoints cannot take every worker from the
 // healthy ones.
 func (d *Dispatcher) attempt(c store.Claim) {
-	defer d.attempts.Done()
 	var lane atomic.Int32 // 0: worker slot, 1: slow lane, 2: done
 	t := time.AfterFunc(slowAfter, func() {
 		if d.slow.Add(1) > int64(d.cfg.workers*slowLaneFactor) {
@@ -292,6 +298,27 @@ func (d *Dispatcher) attempt(c store.Claim) {
 		d.inflight.Add(-1)
 	}
 	d.signal()
+}
+
+// attemptLoop sends c, then waits for the next claim the scheduler hands to an idle
+// goroutine, until Close; beyond the number of workers, idle goroutines end. Reusing
+// them spares each attempt a fresh goroutine whose stack grows on its way into net/http.
+func (d *Dispatcher) attemptLoop(c store.Claim) {
+	defer d.attempts.Done()
+	for {
+		d.attempt(c)
+		if d.idlers.Add(1) > int64(d.cfg.workers) {
+			d.idlers.Add(-1)
+			return
+		}
+		select {
+		case c = <-d.idle:
+			d.idlers.Add(-1)
+		case <-d.loopCtx.Done():
+			d.idlers.Add(-1)
+			return
+		}
+	}
 }
 
 // slowAfter is how long an attempt holds a worker slot before it moves to the slow lane.
