@@ -104,7 +104,7 @@ func (d *Dispatcher) deliver(c store.Claim) {
 		} else {
 			rec.State, a.Outcome = DeliveryFailed, OutcomeGaveUp
 		}
-		if since := c.Failures.Since; d.cfg.autoDisable > 0 && c.Failures.Count > 0 && a.SentAt.Sub(since) >= d.cfg.autoDisable {
+		if since, ok := d.failingSince(c); ok && a.SentAt.Sub(since) >= d.cfg.autoDisable {
 			rec.Action = store.ActionDeactivate
 			rec.Reason = fmt.Sprintf("disabled automatically: every attempt failed since %s", since.UTC().Format(time.RFC3339))
 		}
@@ -138,12 +138,32 @@ func (d *Dispatcher) deliver(c store.Claim) {
 	d.observe(del, a)
 }
 
+// failingSince is when c's subscription started failing every attempt, for auto-disable:
+// the store's run of failures as of the claim, but never before the subscription was last
+// activated (a merchant who re-activates it gets a fresh period) nor before an attempt that
+// this dispatcher saw succeed since the claim.
+func (d *Dispatcher) failingSince(c store.Claim) (time.Time, bool) {
+	if d.cfg.autoDisable <= 0 || c.Failures.Count == 0 {
+		return time.Time{}, false
+	}
+	since := c.Failures.Since
+	if t := c.Subscription.StatusChangedAt; t.After(since) {
+		since = t
+	}
+	if t := d.fair.lastSuccess(c.Subscription.ID); !t.IsZero() && !t.Before(since) {
+		return time.Time{}, false
+	}
+	return since, true
+}
+
 // statusChanged tells the application, once, that an attempt of c deactivated or deleted
 // its subscription: by a log line at Warn and the WithOnStatusChange callback. Two
 // attempts in flight may both answer 410; only the one whose change the store kept is
 // told.
 func (d *Dispatcher) statusChanged(c store.Claim, a Attempt, deleted bool, reason string) {
-	var key any = "deleted"
+	// A subscription ID may be used again after a deletion: the creation time tells the
+	// two apart.
+	var key any = "deleted " + c.Subscription.CreatedAt.String()
 	if !deleted {
 		sub, err := d.store.Subscription(context.WithoutCancel(d.sendCtx), c.Subscription.ID)
 		if err != nil || sub.Status != StatusInactive || sub.StatusReason != reason {

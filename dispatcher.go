@@ -278,7 +278,9 @@ func (d *Dispatcher) schedule() {
 // healthy ones.
 func (d *Dispatcher) attempt(c store.Claim) {
 	var lane atomic.Int32 // 0: worker slot, 1: slow lane, 2: done
+	d.attempts.Add(1)     // the timer's function, so that Close waits for it too
 	t := time.AfterFunc(slowAfter, func() {
+		defer d.attempts.Done()
 		if d.slow.Add(1) > int64(d.cfg.workers*slowLaneFactor) {
 			d.slow.Add(-1)
 			return
@@ -291,7 +293,9 @@ func (d *Dispatcher) attempt(c store.Claim) {
 		d.signal()
 	})
 	d.deliver(c)
-	t.Stop()
+	if t.Stop() {
+		d.attempts.Done() // its function will never run
+	}
 	if lane.Swap(2) == 1 {
 		d.slow.Add(-1)
 	} else {
@@ -408,6 +412,7 @@ func (d *Dispatcher) Unsubscribe(ctx context.Context, id string) error {
 	if err := d.store.DeleteSubscription(ctx, id, now()); err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
+	d.fair.forget(id) // the ID may be used again
 	return nil
 }
 
@@ -627,10 +632,18 @@ func (d *Dispatcher) Catalog() *eventtypes.Catalog { return d.cfg.catalog }
 // for a failed delivery after its last attempt, or to resend one that succeeded. Its
 // earlier attempts stay in its log. ErrNotFound if the delivery or its subscription is
 // gone; ErrInactive if the subscription is inactive; ErrInFlight while an attempt of it is
-// in flight.
+// in flight; a *ValidationError for a delivery made by Test.
 func (d *Dispatcher) Redeliver(ctx context.Context, deliveryID string) error {
 	if d.closed.Load() {
 		return ErrClosed
+	}
+	del, err := d.store.Delivery(ctx, deliveryID)
+	if err != nil {
+		return fmt.Errorf("webhook: redeliver: %w", err)
+	}
+	if del.Test {
+		// Its event is the catalog's sample, not something that happened in the shop.
+		return &ValidationError{Field: "deliveryID", Value: deliveryID, Reason: "is a test delivery; send a test again with Test instead"}
 	}
 	if _, err := d.store.Redeliver(ctx, deliveryID, now()); err != nil {
 		return fmt.Errorf("webhook: redeliver: %w", err)

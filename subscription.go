@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -85,8 +84,8 @@ func (d *Dispatcher) validate(sub Subscription) error {
 	if sub.MaxInFlight < 0 {
 		return &ValidationError{Field: "MaxInFlight", Value: fmt.Sprint(sub.MaxInFlight), Reason: "must not be negative"}
 	}
-	if sub.RateLimit < 0 || math.IsNaN(sub.RateLimit) || math.IsInf(sub.RateLimit, 0) {
-		return &ValidationError{Field: "RateLimit", Value: fmt.Sprint(sub.RateLimit), Reason: "must be a positive number of requests per second, or 0 for none"}
+	if sub.RateLimit != 0 && !(sub.RateLimit >= 1/MinRateLimitPeriod.Seconds() && sub.RateLimit <= 1e6) {
+		return &ValidationError{Field: "RateLimit", Value: fmt.Sprint(sub.RateLimit), Reason: "must be between one request a day (1/86400) and 1e6 requests per second, or 0 for no limit"}
 	}
 	if sub.Timeout != 0 && (sub.Timeout < time.Millisecond || sub.Timeout > d.cfg.maxTimeout) {
 		return &ValidationError{Field: "Timeout", Value: sub.Timeout.String(), Reason: fmt.Sprintf("must be between 1ms and %s, or 0 for the default", d.cfg.maxTimeout)}
