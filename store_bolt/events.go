@@ -47,7 +47,7 @@ func (t *txn) insertEvent(ev store.Event, now time.Time) (store.Inserted, error)
 	}
 	res := store.Inserted{Event: ev, Created: true}
 	res.Event.Data = bytes.Clone(ev.Data)
-	for _, m := range t.subscribers(ev.Type) {
+	for _, m := range t.subscribers(ev.Workspace, ev.Type) {
 		state := store.DeliveryPending
 		if !m.active {
 			if !m.hold {
@@ -61,6 +61,7 @@ func (t *txn) insertEvent(ev store.Event, now time.Time) (store.Inserted, error)
 		}
 		r := &dlvRecord{Seq: seq, Delivery: store.Delivery{
 			ID:             store.NewID("dlv"),
+			Workspace:      ev.Workspace,
 			EventID:        ev.ID,
 			SubscriptionID: m.id,
 			EventType:      ev.Type,
@@ -93,15 +94,17 @@ type subscriber struct {
 	seq          uint64
 }
 
-// subscribers returns the subscriptions whose patterns match eventType, in creation
-// order. It looks up only the patterns that can match (eventtypes.Patterns: the name
-// itself, "*", "<resource>.*", "*.<action>" and "*.<action>.<version>").
-func (t *txn) subscribers(eventType string) []subscriber {
+// subscribers returns the subscriptions of a workspace whose patterns match eventType, in
+// creation order. It looks up only the patterns that can match (eventtypes.Patterns: the
+// name itself, "*", "<resource>.*", "*.<action>" and "*.<action>.<version>"), within the
+// workspace's part of the index.
+func (t *txn) subscribers(workspace, eventType string) []subscriber {
+	ws := pfx(workspace)
 	seen := make(map[string]bool)
 	var out []subscriber
 	c := t.patterns.Cursor()
 	for _, p := range eventtypes.Patterns(eventType) {
-		prefix := pfx(p)
+		prefix := cat(ws, pfx(p))
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			id := string(k[len(prefix):])
 			if seen[id] || len(v) != 10 {
