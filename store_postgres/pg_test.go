@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shophooks/webhook/store"
-	storepg "github.com/shophooks/webhook/store_postgres"
 	"github.com/shophooks/webhook/store/storetest"
+	storepg "github.com/shophooks/webhook/store_postgres"
 )
 
 // The tests need a PostgreSQL server: WEBHOOK_TEST_POSTGRES is its URL, by default the
