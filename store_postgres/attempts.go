@@ -144,38 +144,50 @@ type recordResult struct {
 
 // recordBatch records the calls' attempts in one transaction. If it fails, each runs in
 // its own, so that one failure fails only its own call.
-func (s *Store) recordBatch(ctx context.Context, calls []*call[store.AttemptRecord, store.Delivery]) {
+func (s *Store) recordBatch(ctx context.Context, calls []*call[store.AttemptRecord, store.Delivery]) func(context.Context) {
 	recs := make([]store.AttemptRecord, len(calls))
 	for i, c := range calls {
 		recs[i] = c.req
 	}
-	var res []recordResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		res, err = s.record(ctx, tx, recs)
-		return err
-	})
+	res, err := s.recordTx(ctx, recs)
 	if err == nil {
 		for i, c := range calls {
 			c.res, c.err = res[i].d, res[i].err
 		}
-		return
+		return nil
 	}
 	if len(calls) == 1 {
 		calls[0].err = wrap(err)
-		return
+		return nil
 	}
 	for _, c := range calls {
-		err := s.inTx(ctx, func(tx pgx.Tx) error {
-			var err error
-			res, err = s.record(ctx, tx, []store.AttemptRecord{c.req})
-			return err
-		})
+		res, err := s.recordTx(ctx, []store.AttemptRecord{c.req})
 		if err != nil {
 			c.err = wrap(err)
 			continue
 		}
 		c.res, c.err = res[0].d, res[0].err
+	}
+	return nil
+}
+
+// recordTx applies recs in one transaction, committed without waiting for the disk (a
+// record lost to a crash of the database server means the delivery is sent again), run
+// again when PostgreSQL aborted it for a deadlock.
+func (s *Store) recordTx(ctx context.Context, recs []store.AttemptRecord) ([]recordResult, error) {
+	for try := 0; ; try++ {
+		res, err := func() ([]recordResult, error) {
+			p, err := s.beginPipe(ctx, true)
+			if err != nil {
+				return nil, err
+			}
+			defer p.release()
+			return s.record(ctx, p, recs)
+		}()
+		if err != nil && retryable(err) && try < 2 {
+			continue
+		}
+		return res, err
 	}
 }
 
@@ -192,8 +204,8 @@ type figDelta struct {
 	reset bool // an attempt succeeded: the stored failure run ended
 }
 
-// record applies recs in order in tx.
-func (s *Store) record(ctx context.Context, tx pgx.Tx, recs []store.AttemptRecord) ([]recordResult, error) {
+// record applies recs in order in p, and commits: two round trips.
+func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord) ([]recordResult, error) {
 	b := &pgx.Batch{}
 	for _, rec := range recs {
 		a := rec.Attempt
@@ -213,7 +225,10 @@ func (s *Store) record(ctx context.Context, tx pgx.Tx, recs []store.AttemptRecor
 			b.Queue(s.sql(qDeleteFor), rec.DeliveryID, end)
 		}
 	}
-	br := tx.SendBatch(ctx, b)
+	br, err := p.send(ctx, b, false)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]recordResult, len(recs))
 	shard := int16(rand.N(figureShards))
 	deltas := make(map[figKey]*figDelta)
@@ -300,9 +315,6 @@ func (s *Store) record(ctx context.Context, tx pgx.Tx, recs []store.AttemptRecor
 			delete(deltas, k)
 		}
 	}
-	if len(deltas) == 0 {
-		return out, nil
-	}
 	// In key order, so that concurrent batches lock the rows in the same order.
 	keys := make([]figKey, 0, len(deltas))
 	for k := range deltas {
@@ -319,20 +331,20 @@ func (s *Store) record(ctx context.Context, tx pgx.Tx, recs []store.AttemptRecor
 			f.DeliveriesSucceeded, f.DeliveriesFailed, int64(f.DurationSum), errorCounts(f.ErrorsByKind),
 			bucketCounts(f.Buckets), f.Run.Count, nullTime(f.Run.Since), d.reset)
 	}
-	if err := tx.SendBatch(ctx, fb).Close(); err != nil {
+	fr, err := p.send(ctx, fb, true)
+	if err != nil {
+		return nil, err
+	}
+	for range keys {
+		if _, err := fr.Exec(); err != nil {
+			fr.Close()
+			return nil, err
+		}
+	}
+	if err := p.end(fr, true); err != nil {
 		return nil, err
 	}
 	return out, nil
-}
-
-// rowWithFirsts scans leading columns into firsts and the rest into what Scan is given.
-type rowWithFirsts struct {
-	pgx.Row
-	firsts []any
-}
-
-func (r rowWithFirsts) Scan(dest ...any) error {
-	return r.Row.Scan(append(append([]any(nil), r.firsts...), dest...)...)
 }
 
 // errorCounts and bucketCounts are the JSON objects figures keep counts in.

@@ -3,28 +3,37 @@ package storepg
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
+	"time"
 )
+
+var debugBatches = os.Getenv("DEBUG_BATCHES") != ""
 
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("storepg: store is closed")
 
-// batcher is a group commit: the calls that arrive while a transaction runs share the
+// batcher is a group commit: the calls that arrive while transactions run share the
 // next one, so that n concurrent writers cost far fewer than n commits, and a lone writer
-// waits for no timer. One goroutine runs the transactions while there are calls, and ends
-// when there are none.
+// waits for no timer. Up to runners goroutines run transactions while there are calls
+// (so that one's commit overlaps another's statements), and end when there are none.
 type batcher[Req, Res any] struct {
 	ctx       context.Context // the store's: ends at Close
 	max       int             // calls in one batch at most
 	maxWeight int             // total weight of one batch at most (but one call always runs)
 	weigh     func(Req) int
-	run       func(ctx context.Context, calls []*call[Req, Res])
+	// run answers the calls; what it returns, if anything, runs once they have their
+	// answers.
+	run func(ctx context.Context, calls []*call[Req, Res]) (after func(context.Context))
 
-	mu     sync.Mutex
-	queue  []*call[Req, Res]
-	busy   bool
-	closed bool
-	wg     sync.WaitGroup
+	runners int // how many transactions may run at once
+
+	mu      sync.Mutex
+	queue   []*call[Req, Res]
+	running int // goroutines running transactions
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 // call is one caller's request and, once done is closed, its answer.
@@ -36,8 +45,8 @@ type call[Req, Res any] struct {
 	done chan struct{}
 }
 
-func newBatcher[Req, Res any](ctx context.Context, max, maxWeight int, weigh func(Req) int, run func(context.Context, []*call[Req, Res])) *batcher[Req, Res] {
-	return &batcher[Req, Res]{ctx: ctx, max: max, maxWeight: maxWeight, weigh: weigh, run: run}
+func newBatcher[Req, Res any](ctx context.Context, runners, max, maxWeight int, weigh func(Req) int, run func(context.Context, []*call[Req, Res]) func(context.Context)) *batcher[Req, Res] {
+	return &batcher[Req, Res]{ctx: ctx, runners: runners, max: max, maxWeight: maxWeight, weigh: weigh, run: run}
 }
 
 // do queues req and waits for its answer. When ctx ends first it returns ctx's error: the
@@ -51,8 +60,8 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 		return zero, ErrClosed
 	}
 	b.queue = append(b.queue, c)
-	if !b.busy {
-		b.busy = true
+	if b.running < b.runners {
+		b.running++
 		b.wg.Add(1)
 		go b.loop()
 	}
@@ -89,15 +98,22 @@ func (b *batcher[Req, Res]) loop() {
 			b.queue = nil
 		}
 		if n == 0 {
-			b.busy = false
+			b.running--
 			b.mu.Unlock()
 			return
 		}
 		b.mu.Unlock()
 		if len(calls) > 0 {
-			b.run(b.ctx, calls)
+			t0 := time.Now()
+			after := b.run(b.ctx, calls)
+			if debugBatches {
+				fmt.Fprintf(os.Stderr, "batch %d %s\n", len(calls), time.Since(t0))
+			}
 			for _, c := range calls {
 				close(c.done)
+			}
+			if after != nil {
+				after(b.ctx)
 			}
 		}
 	}

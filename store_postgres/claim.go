@@ -2,6 +2,8 @@ package storepg
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,20 +26,36 @@ import (
 
 var (
 	qSyncOff = query(`SET LOCAL synchronous_commit TO OFF`)
-	qFold    = query(`
-WITH h AS (
-    DELETE FROM {{schema}}.hints
-    WHERE ctid = ANY(ARRAY(SELECT ctid FROM {{schema}}.hints FOR UPDATE SKIP LOCKED))
-    RETURNING sub_id, due
+	// qEnsureHeads gives every subscription with hints a head, and drops the hints of
+	// subscriptions that are gone (a hint is written after its subscription existed, so
+	// a missing one was deleted).
+	qEnsureHeads = query(`
+WITH gone AS (
+    DELETE FROM {{schema}}.hints h
+    WHERE NOT EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = h.sub_id)
+)
+INSERT INTO {{schema}}.heads (sub_id)
+SELECT DISTINCT h.sub_id FROM {{schema}}.hints h
+WHERE NOT EXISTS (SELECT 1 FROM {{schema}}.heads x WHERE x.sub_id = h.sub_id)
+  AND EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = h.sub_id)
+ON CONFLICT (sub_id) DO NOTHING`)
+	// qFold folds the hints into the heads that no other claim holds: the hints of a
+	// held head wait for the next claim (the holder's claim sees their deliveries, or
+	// they were not committed when it looked). So claims never wait for each other.
+	qFold = query(`
+WITH l AS (
+    SELECT x.sub_id FROM {{schema}}.heads x
+    WHERE x.sub_id IN (SELECT sub_id FROM {{schema}}.hints)
+    ORDER BY x.sub_id
+    FOR UPDATE SKIP LOCKED
+),
+h AS (
+    DELETE FROM {{schema}}.hints WHERE sub_id IN (SELECT sub_id FROM l) RETURNING sub_id, due
 ),
 m AS (
-    SELECT h.sub_id, min(h.due) AS due
-    FROM h JOIN {{schema}}.subscriptions s ON s.id = h.sub_id
-    GROUP BY h.sub_id
+    SELECT sub_id, min(due) AS due FROM h GROUP BY sub_id
 )
-INSERT INTO {{schema}}.heads AS x (sub_id, next_due)
-SELECT sub_id, due FROM m ORDER BY sub_id
-ON CONFLICT (sub_id) DO UPDATE SET next_due = LEAST(x.next_due, EXCLUDED.next_due)`)
+UPDATE {{schema}}.heads x SET next_due = LEAST(x.next_due, m.due) FROM m WHERE x.sub_id = m.sub_id`)
 
 	// qLockHeads locks the due heads after a (due, subscription) cursor, in due order,
 	// skipping those another claim holds, with what a quota needs: the subscription, its
@@ -106,16 +124,16 @@ WITH gone AS (
 )
 UPDATE {{schema}}.heads SET next_due = NULL WHERE sub_id = ANY($2::text[])`)
 
-	// qLaterHeads reads the heads due after $1 of active subscriptions other than $4,
-	// after a (due, subscription) cursor, with each one's true earliest due time and what
-	// its quota needs.
+	// qLaterHeads reads the heads of active subscriptions other than $4 (those the claim
+	// locked), after a (due, subscription) cursor, with each one's true earliest due time
+	// and what its quota needs: heads not due yet, and due ones another claim holds.
 	qLaterHeads = query(`
 SELECT h.sub_id, h.next_due, ` + subCols + `,
        (SELECT min(x.due_at) FROM {{schema}}.delivery_state x WHERE x.sub_id = h.sub_id AND x.due_at IS NOT NULL),
        (SELECT count(*) FROM {{schema}}.delivery_state x WHERE x.sub_id = h.sub_id AND x.leased_until > $1)
 FROM {{schema}}.heads h
 JOIN {{schema}}.subscriptions sub ON sub.id = h.sub_id AND sub.status = 'active'
-WHERE h.next_due > $1 AND (h.next_due, h.sub_id) > ($2, $3) AND h.sub_id <> ALL($4::text[])
+WHERE h.next_due IS NOT NULL AND (h.next_due, h.sub_id) > ($2, $3) AND h.sub_id <> ALL($4::text[])
 ORDER BY h.next_due, h.sub_id
 LIMIT $5`)
 )
@@ -143,84 +161,143 @@ func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.C
 	if err := store.CheckLease(req.Now, req.LeaseUntil); err != nil {
 		return nil, time.Time{}, err
 	}
-	var claims []store.Claim
-	var next time.Time
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		claims, next, err = s.claim(ctx, tx, req)
-		return err
-	})
-	if err != nil {
-		return nil, time.Time{}, wrap(err)
+	for try := 0; ; try++ {
+		t0 := time.Now()
+		c := &claimer{s: s, req: req, remaining: req.Limit}
+		err := c.run(ctx)
+		if debugBatches {
+			fmt.Fprintf(os.Stderr, "claim limit=%d got=%d next=%v %s\n", req.Limit, len(c.out), c.next.Sub(req.Now), time.Since(t0))
+		}
+		if err != nil && retryable(err) && try < 2 {
+			continue
+		}
+		if err != nil {
+			return nil, time.Time{}, wrap(err)
+		}
+		return c.out, c.next, nil
 	}
-	return claims, next, nil
 }
 
-// claim is ClaimDue in tx.
-func (s *Store) claim(ctx context.Context, tx pgx.Tx, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
-	now := req.Now
-	quota := func(h head) int {
-		if req.Quota == nil {
-			return req.Limit
-		}
-		sub := h.sub.Clone()
-		return req.Quota(&sub, h.inFlight)
-	}
-	b := &pgx.Batch{}
-	b.Queue(s.sql(qSyncOff))
-	b.Queue(s.sql(qFold))
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, time.Time{}, err
-	}
+// claimer is one ClaimDue.
+type claimer struct {
+	s   *Store
+	p   *pipe
+	req store.ClaimRequest
 
-	var (
-		out        []store.Claim
-		candidates []time.Time // due times the claim left that count for next
-		visited    []string    // subscriptions whose heads this claim reset
-		gone, idle []string
-		queue      []head // locked heads not yet considered
-		more       = true
-		afterDue   time.Time
-		afterSub   string
-		remaining  = req.Limit
-	)
-	// usable sorts out heads whose subscription is gone or inactive.
-	usable := func(h head) bool {
-		switch {
-		case h.sub == nil:
-			gone = append(gone, h.subID)
-		case h.sub.Status != store.StatusActive:
-			idle = append(idle, h.subID)
-		default:
-			return true
-		}
-		return false
+	out        []store.Claim
+	next       time.Time
+	candidates []time.Time // due times the claim left that count for next
+	seen       []string    // subscriptions whose heads the claim locked
+	gone, idle []string    // heads to drop or empty
+	queue      []head      // locked heads not yet considered
+	more       bool        // more due heads may be left to lock
+	afterDue   time.Time   // the cursor of lockHeads
+	afterSub   string
+	remaining  int
+	later      []laterHead // the first page of qLaterHeads
+}
+
+// laterHead is a row of qLaterHeads.
+type laterHead struct {
+	head
+	actual *time.Time
+}
+
+// quota asks the request's quota of the subscription of h.
+func (c *claimer) quota(h head) int {
+	if c.req.Quota == nil {
+		return c.req.Limit
 	}
-	for {
-		if len(queue) == 0 && more {
-			k := max(remaining, 1) + 16
-			hs, err := s.lockHeads(ctx, tx, now, afterDue, afterSub, k)
-			if err != nil {
-				return nil, time.Time{}, err
-			}
-			more = len(hs) == k
-			if len(hs) > 0 {
-				afterDue, afterSub = hs[len(hs)-1].due, hs[len(hs)-1].subID
-			}
-			queue = hs
+	sub := h.sub.Clone()
+	return c.req.Quota(&sub, h.inFlight)
+}
+
+// usable sorts out heads whose subscription is gone or inactive.
+func (c *claimer) usable(h head) bool {
+	switch {
+	case h.sub == nil:
+		c.gone = append(c.gone, h.subID)
+	case h.sub.Status != store.StatusActive:
+		c.idle = append(c.idle, h.subID)
+	default:
+		return true
+	}
+	return false
+}
+
+// lockBatchSize is how many due heads a claim locks at a time.
+func (c *claimer) lockBatchSize() int { return max(c.remaining, 1) + 16 }
+
+// locked takes note of heads just locked.
+func (c *claimer) locked(hs []head, k int) {
+	for _, h := range hs {
+		c.seen = append(c.seen, h.subID)
+	}
+	c.more = len(hs) == k
+	if len(hs) > 0 {
+		c.afterDue, c.afterSub = hs[len(hs)-1].due, hs[len(hs)-1].subID
+	}
+	c.queue = hs
+}
+
+// run claims in one transaction: a first round trip folds the hints and locks due heads,
+// each next one leases from them, and the last one also commits.
+func (c *claimer) run(ctx context.Context) error {
+	s := c.s
+	p, err := s.beginPipe(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer p.release()
+	c.p = p
+	now := c.req.Now
+
+	k := c.lockBatchSize()
+	b := &pgx.Batch{}
+	b.Queue(s.sql(qEnsureHeads))
+	b.Queue(s.sql(qFold))
+	b.Queue(s.sql(qLockHeads), now, time.Time{}, "", k)
+	br, err := p.send(ctx, b, false)
+	if err != nil {
+		return err
+	}
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
 		}
-		if len(queue) == 0 {
+	}
+	hs, err := scanHeads(br.Query())
+	if err != nil {
+		br.Close()
+		return err
+	}
+	if err := p.end(br, false); err != nil {
+		return err
+	}
+	c.locked(hs, k)
+
+	for !p.done {
+		if len(c.queue) == 0 && c.more {
+			k := c.lockBatchSize()
+			hs, err := scanHeads(p.query(ctx, s.sql(qLockHeads), now, c.afterDue, c.afterSub, k))
+			if err != nil {
+				return err
+			}
+			c.locked(hs, k)
+		}
+		if len(c.queue) == 0 {
 			break
 		}
-		hs := queue
-		queue = nil
-		if remaining <= 0 {
+		hs := c.queue
+		c.queue = nil
+		if c.remaining <= 0 {
 			// The limit is reached: the first subscription its quota grants something
 			// was left only because of the limit.
 			found := false
 			for _, h := range hs {
-				if usable(h) && quota(h) > 0 {
-					candidates = append(candidates, h.due)
+				if c.usable(h) && c.quota(h) > 0 {
+					c.candidates = append(c.candidates, h.due)
 					found = true
 					break
 				}
@@ -233,96 +310,116 @@ func (s *Store) claim(ctx context.Context, tx pgx.Tx, req store.ClaimRequest) ([
 		// Ask every locked head: the claim takes from them in order, up to the limit.
 		var wants []want
 		for _, h := range hs {
-			if !usable(h) {
+			if !c.usable(h) {
 				continue
 			}
-			if q := quota(h); q > 0 {
-				wants = append(wants, want{head: h, quota: q, take: min(q, remaining)})
+			if q := c.quota(h); q > 0 {
+				wants = append(wants, want{head: h, quota: q, take: min(q, c.remaining)})
 			}
 		}
 		if len(wants) == 0 {
 			continue
 		}
-		cs, heads, err := s.leaseDue(ctx, tx, req, wants, remaining)
+		if err := c.lease(ctx, wants, !c.more); err != nil {
+			return err
+		}
+	}
+	if !p.done {
+		b := &pgx.Batch{}
+		c.queueFinal(b)
+		br, err := p.send(ctx, b, true)
 		if err != nil {
-			return nil, time.Time{}, err
+			return err
 		}
-		out = append(out, cs...)
-		remaining -= len(cs)
-		got := make(map[string]int, len(wants))
-		for _, c := range cs {
-			got[c.Subscription.ID]++
+		if err := c.readFinal(br); err != nil {
+			br.Close()
+			return err
 		}
-		for _, w := range wants {
-			visited = append(visited, w.subID)
-			if got[w.subID] < w.quota { // its quota is not used up: what it has left counts
-				if t, ok := heads[w.subID]; ok {
-					candidates = append(candidates, t)
-				}
-			}
+		if err := p.end(br, true); err != nil {
+			return err
 		}
 	}
-	if len(gone) > 0 || len(idle) > 0 {
-		if _, err := tx.Exec(ctx, s.sql(qDropHeads), gone, idle); err != nil {
-			return nil, time.Time{}, err
-		}
-	}
-	next, err := s.laterDue(ctx, tx, now, visited, candidates, quota)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	return out, next, nil
+	return c.laterDue(ctx)
 }
 
-// lockHeads locks up to k due heads after the cursor (afterDue, afterSub).
-func (s *Store) lockHeads(ctx context.Context, tx pgx.Tx, now, afterDue time.Time, afterSub string, k int) ([]head, error) {
-	rows, err := tx.Query(ctx, s.sql(qLockHeads), now, afterDue, afterSub, k)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []head
-	for rows.Next() {
-		var h head
-		var doc []byte
-		var status, reason *string
-		var changed, updated, runSince *time.Time
-		var runCount, inFlight int64
-		if err := rows.Scan(&h.subID, &h.due, &doc, &status, &reason, &changed, &updated, &runCount, &runSince, &inFlight); err != nil {
-			return nil, err
-		}
-		if doc != nil {
-			sub, err := decodeSub(doc, *status, *reason, changed, updated)
-			if err != nil {
-				return nil, err
-			}
-			h.sub = &sub
-		}
-		h.run.Count = runCount
-		if runSince != nil {
-			h.run.Since = runSince.UTC()
-		}
-		h.inFlight = int(inFlight)
-		out = append(out, h)
-	}
-	return out, rows.Err()
+// queueFinal queues what the last round trip does before COMMIT: drop the heads of gone
+// and inactive subscriptions, and read the first page of the heads not due yet.
+func (c *claimer) queueFinal(b *pgx.Batch) {
+	s := c.s
+	b.Queue(s.sql(qDropHeads), c.gone, c.idle)
+	b.Queue(s.sql(qLaterHeads), c.req.Now, time.Time{}, "", c.seenList(), laterPage)
 }
 
-// leaseDue leases what wants asks for, in order and up to limit in all, resets the heads of those subscriptions, and
-// answers the claims with the new heads.
-func (s *Store) leaseDue(ctx context.Context, tx pgx.Tx, req store.ClaimRequest, wants []want, limit int) ([]store.Claim, map[string]time.Time, error) {
+// seenList is seen, never nil (a NULL array would exclude everything).
+func (c *claimer) seenList() []string {
+	if c.seen == nil {
+		return []string{}
+	}
+	return c.seen
+}
+
+// readFinal reads the results of queueFinal.
+func (c *claimer) readFinal(br pgx.BatchResults) error {
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	var err error
+	c.later, err = scanLaterHeads(br.Query())
+	return err
+}
+
+// laterPage is how many heads not due yet a claim reads at a time to find its next time.
+const laterPage = 4
+
+// lease leases what wants asks for, in order and up to the remaining limit, and resets
+// the heads of those subscriptions; last commits too.
+func (c *claimer) lease(ctx context.Context, wants []want, last bool) error {
+	s, req := c.s, c.req
 	subs := make([]string, len(wants))
 	takes := make([]int32, len(wants))
 	for i, w := range wants {
 		subs[i], takes[i] = w.subID, int32(w.take)
 	}
 	b := &pgx.Batch{}
-	b.Queue(s.sql(qClaim), subs, takes, req.Now, req.LeaseUntil, limit)
+	b.Queue(s.sql(qClaim), subs, takes, req.Now, req.LeaseUntil, c.remaining)
 	b.Queue(s.sql(qResetHeads), subs)
 	b.Queue(s.sql(qClaimedAttempts), subs, req.LeaseUntil)
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
+	if last {
+		c.queueFinal(b)
+	}
+	br, err := c.p.send(ctx, b, last)
+	if err != nil {
+		return err
+	}
+	cs, heads, err := c.readLease(br, wants)
+	if err == nil && last {
+		err = c.readFinal(br)
+	}
+	if err != nil {
+		br.Close()
+		return err
+	}
+	if err := c.p.end(br, last); err != nil {
+		return err
+	}
+	c.out = append(c.out, cs...)
+	c.remaining -= len(cs)
+	got := make(map[string]int, len(wants))
+	for _, cl := range cs {
+		got[cl.Subscription.ID]++
+	}
+	for _, w := range wants {
+		if got[w.subID] < w.quota { // its quota is not used up: what it has left counts
+			if t, ok := heads[w.subID]; ok {
+				c.candidates = append(c.candidates, t)
+			}
+		}
+	}
+	return nil
+}
 
+// readLease reads the results of qClaim, qResetHeads and qClaimedAttempts.
+func (c *claimer) readLease(br pgx.BatchResults, wants []want) ([]store.Claim, map[string]time.Time, error) {
 	rows, err := br.Query()
 	if err != nil {
 		return nil, nil, err
@@ -332,7 +429,7 @@ func (s *Store) leaseDue(ctx context.Context, tx pgx.Tx, req store.ClaimRequest,
 	for rows.Next() {
 		var ord int64
 		var ev store.Event
-		r, err := scanDelivery(rowWithFirst{rows, &ord}, &ev.Workspace, &ev.Type, &ev.OccurredAt, &ev.Data)
+		r, err := scanDelivery(rowWithFirsts{rows, []any{&ord}}, &ev.Workspace, &ev.Type, &ev.OccurredAt, &ev.Data)
 		if err != nil {
 			rows.Close()
 			return nil, nil, err
@@ -389,78 +486,111 @@ func (s *Store) leaseDue(ctx context.Context, tx pgx.Tx, req store.ClaimRequest,
 	return claims, heads, rows.Err()
 }
 
-// rowWithFirst scans a first column into first and the rest into what Scan is given.
-type rowWithFirst struct {
-	pgx.Rows
-	first any
+// scanHeads reads the rows of qLockHeads.
+func scanHeads(rows pgx.Rows, err error) ([]head, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []head
+	for rows.Next() {
+		var h head
+		var doc []byte
+		var status, reason *string
+		var changed, updated, runSince *time.Time
+		var runCount, inFlight int64
+		if err := rows.Scan(&h.subID, &h.due, &doc, &status, &reason, &changed, &updated, &runCount, &runSince, &inFlight); err != nil {
+			return nil, err
+		}
+		if doc != nil {
+			sub, err := decodeSub(doc, *status, *reason, changed, updated)
+			if err != nil {
+				return nil, err
+			}
+			h.sub = &sub
+		}
+		h.run.Count = runCount
+		if runSince != nil {
+			h.run.Since = runSince.UTC()
+		}
+		h.inFlight = int(inFlight)
+		out = append(out, h)
+	}
+	return out, rows.Err()
 }
 
-func (r rowWithFirst) Scan(dest ...any) error { return r.Rows.Scan(append([]any{r.first}, dest...)...) }
+// scanLaterHeads reads the rows of qLaterHeads.
+func scanLaterHeads(rows pgx.Rows, err error) ([]laterHead, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []laterHead
+	for rows.Next() {
+		var h laterHead
+		var doc []byte
+		var status, reason string
+		var changed, updated *time.Time
+		var inFlight int64
+		if err := rows.Scan(&h.subID, &h.due, &doc, &status, &reason, &changed, &updated, &h.actual, &inFlight); err != nil {
+			return nil, err
+		}
+		sub, err := decodeSub(doc, status, reason, changed, updated)
+		if err != nil {
+			return nil, err
+		}
+		h.sub, h.inFlight = &sub, int(inFlight)
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
 
-// laterDue finds when ClaimDue's caller should claim again: the earliest of candidates
-// and of the true earliest due times of the subscriptions whose heads are not due yet,
-// those that a quota refuses excepted. Heads are never later than the truth, so the walk
-// stops at the first head later than the best time found.
-func (s *Store) laterDue(ctx context.Context, tx pgx.Tx, now time.Time, visited []string, candidates []time.Time, quota func(head) int) (time.Time, error) {
-	var best time.Time
-	for _, t := range candidates {
+// rowWithFirsts scans leading columns into firsts and the rest into what Scan is given.
+type rowWithFirsts struct {
+	pgx.Row
+	firsts []any
+}
+
+func (r rowWithFirsts) Scan(dest ...any) error {
+	return r.Row.Scan(append(append([]any(nil), r.firsts...), dest...)...)
+}
+
+// laterDue sets next: the earliest of the candidates and of the true earliest due times
+// of the subscriptions whose heads the claim did not lock (not due yet, or held by
+// another claim: their due time may be now), those that a quota refuses excepted.
+// Heads are never later than the truth, so the walk stops at the first head later than
+// the best time found. The first page was read before the commit; more pages, rarely
+// needed, are read after it.
+func (c *claimer) laterDue(ctx context.Context) error {
+	best := time.Time{}
+	for _, t := range c.candidates {
 		if best.IsZero() || t.Before(best) {
 			best = t
 		}
 	}
-	if visited == nil {
-		visited = []string{}
-	}
-	const page = 4
-	afterDue, afterSub := now, ""
+	page := c.later
 	for {
-		rows, err := tx.Query(ctx, s.sql(qLaterHeads), now, afterDue, afterSub, visited, page)
-		if err != nil {
-			return time.Time{}, err
-		}
-		n := 0
-		stop := false
-		for rows.Next() {
-			n++
-			var h head
-			var doc []byte
-			var status, reason string
-			var changed, updated, actual *time.Time
-			var inFlight int64
-			if err := rows.Scan(&h.subID, &h.due, &doc, &status, &reason, &changed, &updated, &actual, &inFlight); err != nil {
-				rows.Close()
-				return time.Time{}, err
-			}
-			afterDue, afterSub = h.due, h.subID
-			if stop {
-				continue
-			}
+		for _, h := range page {
 			if !best.IsZero() && !h.due.Before(best) {
-				stop = true
-				continue
+				c.next = best
+				return nil
 			}
-			if actual == nil {
-				continue // an early head with nothing pending
+			if h.actual == nil || c.quota(h.head) <= 0 {
+				continue // an early head with nothing pending, or refused
 			}
-			sub, err := decodeSub(doc, status, reason, changed, updated)
-			if err != nil {
-				rows.Close()
-				return time.Time{}, err
-			}
-			h.sub, h.inFlight = &sub, int(inFlight)
-			if quota(h) <= 0 {
-				continue
-			}
-			if best.IsZero() || actual.Before(best) {
-				best = actual.UTC()
+			if best.IsZero() || h.actual.Before(best) {
+				best = h.actual.UTC()
 			}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return time.Time{}, err
+		if len(page) < laterPage {
+			c.next = best
+			return nil
 		}
-		if stop || n < page {
-			return best, nil
+		last := page[len(page)-1]
+		var err error
+		page, err = scanLaterHeads(c.s.pool.Query(ctx, c.s.sql(qLaterHeads), c.req.Now, last.due, last.subID, c.seenList(), laterPage))
+		if err != nil {
+			return err
 		}
 	}
 }
@@ -480,6 +610,7 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 		best = time.Time{}
 		b := &pgx.Batch{}
 		b.Queue(s.sql(qSyncOff))
+		b.Queue(s.sql(qEnsureHeads))
 		b.Queue(s.sql(qFold))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err

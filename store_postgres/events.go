@@ -36,8 +36,20 @@ type querier interface {
 // implicit transaction) or inside the application's transaction. The subscriptions are
 // share-locked, so that a concurrent delete or deactivation either sees the new
 // deliveries or happens first. Delivery IDs are the Go-made base of their event and a
-// 3-character ordinal. The NOTIFY is delivered when the statement's transaction commits.
-var qInsertEvents = query(`
+// 3-character ordinal. qInsertEventsNotify also notifies the schema's channel ($10, $11)
+// when a delivery is pending: PostgreSQL delivers it when the transaction commits.
+var (
+	qInsertEvents       = query(insertEvents + insertEventsResult)
+	qInsertEventsNotify = query(insertEvents + `,
+note AS (
+    SELECT pg_notify($10, $11)
+    WHERE EXISTS (SELECT 1 FROM fan f JOIN ev ON ev.id = f.event_id WHERE f.pending)
+)` + insertEventsResult + `
+UNION ALL
+SELECT NULL, NULL, NULL, NULL FROM note`)
+)
+
+const insertEvents = `
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::bytea[],
                          $6::timestamptz[], $7::text[], $8::text[])
@@ -88,16 +100,12 @@ hint AS (
     INSERT INTO {{schema}}.hints (sub_id, due)
     SELECT f.sub_id, min(f.now) FROM fan f JOIN ev ON ev.id = f.event_id
     WHERE f.pending GROUP BY f.sub_id
-),
-note AS (
-    SELECT pg_notify($10, $11)
-    WHERE EXISTS (SELECT 1 FROM fan f JOIN ev ON ev.id = f.event_id WHERE f.pending)
-)
+)`
+
+const insertEventsResult = `
 SELECT ev.id, NULL::bigint, NULL::text, NULL::boolean FROM ev
 UNION ALL
-SELECT dl.event_id, dl.seq, dl.id, f.pending FROM dl JOIN fan f ON f.event_id = dl.event_id AND f.sub_id = dl.sub_id
-UNION ALL
-SELECT NULL, NULL, NULL, NULL FROM note`)
+SELECT dl.event_id, dl.seq, dl.id, f.pending FROM dl JOIN fan f ON f.event_id = dl.event_id AND f.sub_id = dl.sub_id`
 
 var qEventsByID = query(`
 SELECT id, workspace, type, occurred_at, data FROM {{schema}}.events WHERE id = ANY($1::text[])`)
@@ -114,8 +122,11 @@ func (s *Store) InsertEvent(ctx context.Context, ev store.Event, now time.Time) 
 func weighEmit(c emitCall) int { return len(c.ev.Data) + 256 }
 
 // insertBatch stores the events of calls in one statement. If it fails, each runs alone,
-// so that one bad event fails only its own call.
-func (s *Store) insertBatch(ctx context.Context, calls []*call[emitCall, store.Inserted]) {
+// so that one bad event fails only its own call. Once the callers have their answers,
+// the other instances are woken (after the commit, so that PostgreSQL does not hold its
+// NOTIFY lock, which serializes the commits of notifying transactions, while the commit
+// waits for the disk).
+func (s *Store) insertBatch(ctx context.Context, calls []*call[emitCall, store.Inserted]) (after func(context.Context)) {
 	var uniq []emitCall
 	first := make(map[string]int, len(calls))
 	idx := make([]int, len(calls))
@@ -128,18 +139,24 @@ func (s *Store) insertBatch(ctx context.Context, calls []*call[emitCall, store.I
 		}
 		idx[i] = j
 	}
-	res, err := s.insertEvents(ctx, s.pool, uniq, s.self)
+	res, err := s.insertEvents(ctx, s.pool, uniq, false)
 	if err != nil && len(uniq) > 1 {
+		pending := false
 		for _, c := range calls {
-			r, err := s.insertEvents(ctx, s.pool, []emitCall{c.req}, s.self)
+			r, err := s.insertEvents(ctx, s.pool, []emitCall{c.req}, false)
 			if err == nil {
 				c.res = r[0]
+				pending = pending || r[0].Pending > 0
 			}
 			c.err = err
 		}
-		return
+		if pending {
+			return s.wakeOthers
+		}
+		return nil
 	}
 	seen := make([]bool, len(uniq))
+	pending := false
 	for i, c := range calls {
 		if err != nil {
 			c.err = err
@@ -151,12 +168,17 @@ func (s *Store) insertBatch(ctx context.Context, calls []*call[emitCall, store.I
 		}
 		seen[idx[i]] = true
 		c.res = r
+		pending = pending || r.Pending > 0
 	}
+	if pending {
+		return s.wakeOthers
+	}
+	return nil
 }
 
-// insertEvents runs qInsertEvents for evs (IDs all different) on q, notifying with
-// payload, and answers for each event in order.
-func (s *Store) insertEvents(ctx context.Context, q querier, evs []emitCall, payload string) ([]store.Inserted, error) {
+// insertEvents stores evs (IDs all different) through q, notifying every instance at
+// commit if notify, and answers for each event in order.
+func (s *Store) insertEvents(ctx context.Context, q querier, evs []emitCall, notify bool) ([]store.Inserted, error) {
 	n := len(evs)
 	ids, wss, types := make([]string, n), make([]string, n), make([]string, n)
 	occurred, nows := make([]time.Time, n), make([]time.Time, n)
@@ -176,8 +198,13 @@ func (s *Store) insertEvents(ctx context.Context, q querier, evs []emitCall, pay
 		bases[i] = store.NewID("dlv")[:len("dlv_")+23]
 		patterns = append(patterns, c.ev.Type, families[i])
 	}
-	rows, err := q.Query(ctx, s.sql(qInsertEvents), ids, wss, types, occurred, data, nows, families, bases,
-		patterns, s.channel, payload)
+	args := []any{ids, wss, types, occurred, data, nows, families, bases, patterns}
+	sql := s.sql(qInsertEvents)
+	if notify {
+		sql = s.sql(qInsertEventsNotify)
+		args = append(args, s.channel, "tx")
+	}
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -292,7 +319,7 @@ func (t txInserter) InsertEvent(ctx context.Context, ev store.Event, now time.Ti
 	if ev.ID == "" {
 		return store.Inserted{}, errors.New("storepg: event has an empty ID")
 	}
-	res, err := t.s.insertEvents(ctx, t.tx, []emitCall{{ev: ev, now: now}}, "tx")
+	res, err := t.s.insertEvents(ctx, t.tx, []emitCall{{ev: ev, now: now}}, true)
 	if err != nil {
 		return store.Inserted{}, err
 	}

@@ -86,3 +86,31 @@ func (s *Store) listenConn(connected func()) error {
 		}
 	}
 }
+
+var qNotify = query(`SELECT pg_notify($1, $2)`)
+
+// wakeOthers notifies the other instances that deliveries are pending. Calls that come
+// while a notification is being sent ask for one more after it, so that one is always
+// sent after the caller's commit, and concurrent calls share it.
+func (s *Store) wakeOthers(ctx context.Context) {
+	s.notifyMu.Lock()
+	if s.notifying {
+		s.notifyAgain = true
+		s.notifyMu.Unlock()
+		return
+	}
+	s.notifying = true
+	for {
+		s.notifyAgain = false
+		s.notifyMu.Unlock()
+		if _, err := s.pool.Exec(ctx, s.sql(qNotify), s.channel, s.self); err != nil && ctx.Err() == nil {
+			s.cfg.logger.Warn("storepg: notifying the other instances failed; they find the deliveries at their next poll", "err", err)
+		}
+		s.notifyMu.Lock()
+		if !s.notifyAgain {
+			s.notifying = false
+			s.notifyMu.Unlock()
+			return
+		}
+	}
+}

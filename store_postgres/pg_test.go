@@ -50,14 +50,15 @@ func where(url string) string {
 	return fmt.Sprintf("%s:%d database %s", cfg.Host, cfg.Port, cfg.Database)
 }
 
-// newPool connects a pool of at most maxConns connections to the test server, or skips
-// the test (fails it under CI=true) when there is none.
+// newPool connects a pool of at most maxConns connections to the test server, closed
+// when t ends, or skips the test (fails it under CI=true) when there is none.
 func newPool(t testing.TB, maxConns int32) *pgxpool.Pool {
 	t.Helper()
 	pool, err := connect(maxConns)
 	if err != nil {
 		missing(t, err)
 	}
+	t.Cleanup(pool.Close)
 	return pool
 }
 

@@ -59,6 +59,10 @@ const (
 	PruneBatch = 1000
 )
 
+// batchRunners is how many group-commit transactions of each kind (InsertEvent,
+// RecordAttempt) a Store runs at once.
+var batchRunners = 2
+
 // ErrSchema: the schema holds no tables of this package, or tables of an older version,
 // and the store was opened with SkipMigrations. Run Migrate (or the SQL files of this
 // package) first.
@@ -84,7 +88,11 @@ type Store struct {
 
 	wake       chan struct{}
 	listenOnce sync.Once
-	closeOnce  sync.Once
+
+	notifyMu    sync.Mutex // guards notifying and notifyAgain
+	notifying   bool       // a wakeOthers is sending a notification
+	notifyAgain bool       // and must send another after it
+	closeOnce   sync.Once
 }
 
 var (
@@ -167,8 +175,8 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 		wake:    make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.emits = newBatcher(s.ctx, maxEmitBatch, maxEmitBytes, weighEmit, s.insertBatch)
-	s.records = newBatcher(s.ctx, maxRecordBatch, maxRecordBatch, func(store.AttemptRecord) int { return 1 }, s.recordBatch)
+	s.emits = newBatcher(s.ctx, batchRunners, maxEmitBatch, maxEmitBytes, weighEmit, s.insertBatch)
+	s.records = newBatcher(s.ctx, batchRunners, maxRecordBatch, maxRecordBatch, func(store.AttemptRecord) int { return 1 }, s.recordBatch)
 	if cfg.maxAge > 0 || cfg.keep > 0 {
 		s.wg.Add(1)
 		go s.pruneLoop()

@@ -1,0 +1,204 @@
+package storepg_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/shophooks/webhook"
+	"github.com/shophooks/webhook/eventtypes"
+	"github.com/shophooks/webhook/store"
+	storepg "github.com/shophooks/webhook/store_postgres"
+)
+
+// The PostgreSQL store's benchmarks; BENCHMARKS.md has the figures.
+//
+//	go test ./store_postgres/ -run='^$' -bench=. -benchtime=20000x
+//
+// benchData is a ~1 KB order, as ANCHORS.md's River runs send.
+var benchData = func() []byte {
+	lines := make([]map[string]any, 8)
+	for i := range lines {
+		lines[i] = map[string]any{"sku": fmt.Sprintf("SKU-%05d", i), "name": "Organic cotton T-shirt, size M", "qty": 2, "price": "29.95"}
+	}
+	b, _ := json.Marshal(map[string]any{
+		"id": "ord_12345", "number": 1001, "total": "129.90", "currency": "EUR",
+		"customer": map[string]any{"id": "cus_77", "email": "ann@example.com", "name": "Ann Example"},
+		"lines":    lines,
+	})
+	return b
+}()
+
+// parallel runs n calls of fn spread over emitters goroutines and reports calls/s.
+func parallel(b *testing.B, emitters int, fn func(i int) error) {
+	b.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range emitters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				if err := fn(i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkInsertEvent is Emit's store call: one event of ~1 KB with one pending delivery,
+// from 1, 16 and 64 goroutines at once.
+func BenchmarkInsertEvent(b *testing.B) {
+	for _, emitters := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("emitters=%d", emitters), func(b *testing.B) {
+			pool := newPool(b, 16)
+			st := openStore(b, pool)
+			ctx := context.Background()
+			if err := st.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}, Status: store.StatusActive}); err != nil {
+				b.Fatal(err)
+			}
+			parallel(b, emitters, func(int) error {
+				now := time.Now()
+				_, err := st.InsertEvent(ctx, store.Event{ID: store.NewID("evt"), Type: eventtypes.OrderCreated, OccurredAt: now, Data: benchData}, now)
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkPlainInsert is the baseline: the same rows (the event, its delivery and the
+// delivery's state) written by one INSERT statement per event in its own transaction,
+// as a store without group commit would.
+func BenchmarkPlainInsert(b *testing.B) {
+	for _, emitters := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("emitters=%d", emitters), func(b *testing.B) {
+			pool := newPool(b, 16)
+			st := openStore(b, pool)
+			s := pgx.Identifier{st.Schema()}.Sanitize()
+			sql := `
+WITH e AS (
+    INSERT INTO ` + s + `.events (id, workspace, type, occurred_at, bare, data) VALUES ($1, '', $2, $3, false, $4)
+),
+d AS (
+    INSERT INTO ` + s + `.deliveries (id, workspace, event_id, sub_id, event_type, created_at)
+    VALUES ($5, '', $1, 'sub_1', $2, $3) RETURNING seq
+)
+INSERT INTO ` + s + `.delivery_state (seq, sub_id, state, due_at, next_attempt_at, created_at, updated_at)
+SELECT seq, 'sub_1', 'pending', $3, $3, $3, $3 FROM d`
+			ctx := context.Background()
+			parallel(b, emitters, func(int) error {
+				_, err := pool.Exec(ctx, sql, store.NewID("evt"), eventtypes.OrderCreated, time.Now(), benchData, store.NewID("dlv"))
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkDeliveryEndToEnd emits b.N events of ~1 KB from 16 goroutines while 1 or 3
+// dispatchers (each with its own pool and 32 workers) deliver them to a local receiver,
+// which answers 204: deliveries/s from the first emit to the last receipt, and the time
+// from Emit to receipt.
+func BenchmarkDeliveryEndToEnd(b *testing.B) {
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
+			schema := freshSchema(b, testPool(b))
+			var (
+				mu       sync.Mutex
+				lat      []time.Duration
+				received atomic.Int64
+				done     = make(chan struct{})
+			)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var body struct {
+					Data struct {
+						Sent int64 `json:"sent"`
+					} `json:"data"`
+				}
+				raw, _ := io.ReadAll(r.Body)
+				_ = json.Unmarshal(raw, &body)
+				d := time.Since(time.Unix(0, body.Data.Sent))
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+				if received.Add(1) == int64(b.N) {
+					close(done)
+				}
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			defer srv.Close()
+			var ds []*webhook.Dispatcher
+			for range n {
+				pool := newPool(b, 8)
+				st, err := storepg.Open(context.Background(), pool, storepg.WithSchema(schema))
+				if err != nil {
+					b.Fatal(err)
+				}
+				d, err := webhook.New(st, webhook.AllowPrivateNetworks(), webhook.WithMaxInFlight(webhook.DefaultWorkers*n))
+				if err != nil {
+					b.Fatal(err)
+				}
+				ds = append(ds, d)
+				defer st.Close()
+				defer d.Close(context.Background())
+			}
+			ctx := context.Background()
+			if _, err := ds[0].Subscribe(ctx, webhook.Subscription{URL: srv.URL, Events: []string{"*"}}); err != nil {
+				b.Fatal(err)
+			}
+			var order map[string]any
+			_ = json.Unmarshal(benchData, &order)
+			b.ResetTimer()
+			start := time.Now()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for e := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for int(next.Add(1)) <= b.N {
+						data := map[string]any{"order": order, "sent": time.Now().UnixNano()}
+						if _, err := ds[e%n].Emit(ctx, eventtypes.OrderCreated, data); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Minute):
+				b.Fatalf("%d of %d delivered", received.Load(), b.N)
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
+			mu.Lock()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			mu.Unlock()
+		})
+	}
+}
