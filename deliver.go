@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,6 +33,9 @@ type AttemptResult struct {
 	NextAttemptAt time.Time
 }
 
+// errBodyTooLarge: the request body of an attempt is over WithMaxPayloadBytes.
+var errBodyTooLarge = errors.New("request body too large")
+
 // deliver makes one attempt of a claimed delivery and records it with its consequences.
 func (d *Dispatcher) deliver(c store.Claim) {
 	p := d.cfg.policy
@@ -48,6 +52,8 @@ func (d *Dispatcher) deliver(c store.Claim) {
 	case verdictDeactivate:
 		rec.State, a.Outcome = DeliveryFailed, OutcomeDeactivated
 		rec.Action, rec.Reason = store.ActionDeactivate, statusReason(a.StatusCode)
+	case verdictGiveUp:
+		rec.State, a.Outcome = DeliveryFailed, OutcomeGaveUp
 	case verdictUnsubscribe:
 		rec.State, a.Outcome = DeliveryFailed, OutcomeUnsubscribed
 		if a.StatusCode >= 200 && a.StatusCode < 300 {
@@ -166,6 +172,11 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	req, err := d.newRequest(ctx, sub, ev, sentAt)
+	if errors.Is(err, errBodyTooLarge) {
+		a, _, _ = fail(err)
+		a.ErrorKind = ErrorOther
+		return a, verdictGiveUp, 0
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -244,6 +255,11 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 	if err != nil {
 		return nil, err // names the event already
 	}
+	if len(body) > d.cfg.maxPayload {
+		// Emit bounds the JSON envelope; the XML form of some data is several times
+		// larger. A receiver would refuse it every time: send it never.
+		return nil, fmt.Errorf("%w: the %s body is %d bytes, over the limit of %d", errBodyTooLarge, sub.Format, len(body), d.cfg.maxPayload)
+	}
 	// NewRequest parses the URL: the only parse of it per attempt.
 	req, err := http.NewRequestWithContext(ctx, method, sub.URL, bytesReader(body))
 	if err != nil {
@@ -305,7 +321,13 @@ func excerpt(b []byte, n int) string {
 
 // attemptError is an error as written into the delivery log: without the request URL
 // that net/http puts in front (its query may carry a token).
+// A DNS error names the resolver it asked, an address of the host's own network that a
+// merchant reading the log has no business seeing: only the name and the reason are kept.
 func attemptError(err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Sprintf("lookup %s: %s", dnsErr.Name, dnsErr.Err)
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err

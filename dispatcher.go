@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shophooks/webhook/eventtypes"
 	"github.com/shophooks/webhook/store"
@@ -26,9 +27,9 @@ type Dispatcher struct {
 	ownConn *http.Transport // the transport the dispatcher made, closed at Close
 
 	wake     chan struct{}      // wakes the scheduler: something may be due
-	jobs     chan store.Claim   // claimed deliveries for the workers
 	bodies   sync.Pool          // *bytes.Buffer: response bodies are read into these
-	inflight atomic.Int64       // claims handed to workers and not yet finished
+	inflight atomic.Int64       // attempts in flight that hold a worker slot
+	slow     atomic.Int64       // attempts in flight past slowAfter, in the slow lane
 	closed   atomic.Bool        // Close was called
 	stop     context.CancelFunc // stops the scheduler
 	loopCtx  context.Context
@@ -37,7 +38,7 @@ type Dispatcher struct {
 	sendCtx    context.Context
 	cancelSend context.CancelFunc
 	loopDone   chan struct{}
-	workers    sync.WaitGroup
+	attempts   sync.WaitGroup // attempt goroutines
 	closeOnce  sync.Once
 	closeDone  chan struct{}
 	// closing guards closed against tests.Add, so that Close waits for every Test that
@@ -88,7 +89,6 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 		store:     s,
 		cfg:       cfg,
 		wake:      make(chan struct{}, 1),
-		jobs:      make(chan store.Claim, cfg.workers),
 		loopDone:  make(chan struct{}),
 		closeDone: make(chan struct{}),
 		fair:      newFairness(cfg),
@@ -96,10 +96,6 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 	d.client = d.httpClient()
 	d.loopCtx, d.stop = context.WithCancel(context.Background())
 	d.sendCtx, d.cancelSend = context.WithCancel(context.Background())
-	d.workers.Add(cfg.workers)
-	for range cfg.workers {
-		go d.work()
-	}
 	go d.schedule()
 	return d, nil
 }
@@ -140,9 +136,8 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	d.closing.Unlock()
 	d.stop()
 	<-d.loopDone
-	close(d.jobs)
 	done := make(chan struct{})
-	go func() { d.workers.Wait(); d.tests.Wait(); close(done) }()
+	go func() { d.attempts.Wait(); d.tests.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
@@ -210,7 +205,8 @@ func (d *Dispatcher) schedule() {
 			for _, c := range claims {
 				d.fair.claimed(c)
 				d.inflight.Add(1)
-				d.jobs <- c // never blocks: at most workers claims are out at once
+				d.attempts.Add(1)
+				go d.attempt(c)
 			}
 			if err == nil && len(claims) < free {
 				if t, ok := d.fair.nextWake(); ok && (next.IsZero() || t.Before(next)) {
@@ -246,15 +242,40 @@ func (d *Dispatcher) schedule() {
 	}
 }
 
-// work is a delivery worker: it sends the claims the scheduler hands it until Close.
-func (d *Dispatcher) work() {
-	defer d.workers.Done()
-	for c := range d.jobs {
-		d.deliver(c)
+// attempt sends one claimed delivery. It holds a worker slot (inflight) until it ends or,
+// if it is still waiting for its endpoint after slowAfter, moves to the slow lane while
+// that has room, so that slow and hanging endpoints cannot take every worker from the
+// healthy ones.
+func (d *Dispatcher) attempt(c store.Claim) {
+	defer d.attempts.Done()
+	var lane atomic.Int32 // 0: worker slot, 1: slow lane, 2: done
+	t := time.AfterFunc(slowAfter, func() {
+		if d.slow.Add(1) > int64(d.cfg.workers*slowLaneFactor) {
+			d.slow.Add(-1)
+			return
+		}
+		if !lane.CompareAndSwap(0, 1) {
+			d.slow.Add(-1)
+			return
+		}
 		d.inflight.Add(-1)
 		d.signal()
+	})
+	d.deliver(c)
+	t.Stop()
+	if lane.Swap(2) == 1 {
+		d.slow.Add(-1)
+	} else {
+		d.inflight.Add(-1)
 	}
+	d.signal()
 }
+
+// slowAfter is how long an attempt holds a worker slot before it moves to the slow lane.
+const slowAfter = 200 * time.Millisecond
+
+// slowLaneFactor sizes the slow lane: WithWorkers' n times this many attempts.
+const slowLaneFactor = 16
 
 // now is the dispatcher's clock: wall time, without the monotonic reading (so values
 // compare equal after a round trip through a store), in UTC.
@@ -478,6 +499,9 @@ func marshalData(data any) (json.RawMessage, error) {
 			return nil, &ValidationError{Field: "data", Reason: "cannot be encoded as JSON", Err: err}
 		}
 		return objectOnly(b) // json.Marshal writes compact JSON
+	}
+	if !utf8.Valid(raw) {
+		raw = replaceInvalidUTF8(raw) // as every request would carry it
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(raw))

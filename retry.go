@@ -164,6 +164,7 @@ const (
 	verdictSuccess                    // 2xx
 	verdictDeactivate                 // a DeactivateOn code
 	verdictUnsubscribe                // the body asked to be unsubscribed
+	verdictGiveUp                     // no request can ever succeed (body over the limit)
 )
 
 // judge applies the response rules of SPEC.md in their order: the unsubscribe phrase,

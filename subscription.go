@@ -282,3 +282,54 @@ func (d *Dispatcher) RotateSecret(ctx context.Context, id string, overlap time.D
 	}
 	return sub, nil
 }
+
+// ModifySubscription changes the subscription with that ID in one step: fn gets a copy of
+// the stored subscription and changes it, and the result is validated like Subscribe and
+// stored, with no other change coming between what fn read and what is stored. It is the
+// call for a partial update (change the URL, keep the secret a concurrent RotateSecret just
+// set) and for a check-then-change, such as refusing a subscription of another workspace:
+// an error from fn is returned, wrapped, and nothing is stored.
+//
+// fn may not change ID, Workspace or CreatedAt (a *ValidationError says so). UpdatedAt is
+// set to now; a change of Status sets StatusChangedAt and moves deliveries as Activate and
+// Deactivate do. fn may be called more than once and must have no side effects.
+// ErrNotFound if there is no such subscription.
+func (d *Dispatcher) ModifySubscription(ctx context.Context, id string, fn func(*Subscription) error) (Subscription, error) {
+	if d.closed.Load() {
+		return Subscription{}, ErrClosed
+	}
+	t := now()
+	activated := false
+	sub, err := d.store.UpdateSubscription(ctx, id, t, func(cur *Subscription) error {
+		next := cur.Clone()
+		if err := fn(&next); err != nil {
+			return err
+		}
+		switch {
+		case next.ID != cur.ID:
+			return &ValidationError{Field: "ID", Value: safeValue(next.ID), Reason: "cannot change"}
+		case next.Workspace != cur.Workspace:
+			return &ValidationError{Field: "Workspace", Value: safeValue(next.Workspace), Reason: fmt.Sprintf("cannot change: the subscription belongs to workspace %q", cur.Workspace)}
+		case !next.CreatedAt.Equal(cur.CreatedAt):
+			return &ValidationError{Field: "CreatedAt", Reason: "cannot change"}
+		}
+		normalize(&next)
+		if err := d.validate(next); err != nil {
+			return err
+		}
+		if next.Status != cur.Status {
+			next.StatusChangedAt = t
+		}
+		activated = next.Status == StatusActive && cur.Status != StatusActive
+		next.UpdatedAt = t
+		*cur = next
+		return nil
+	})
+	if err != nil {
+		return Subscription{}, fmt.Errorf("webhook: %w", err)
+	}
+	if activated {
+		d.signal() // held deliveries were released
+	}
+	return sub, nil
+}

@@ -38,8 +38,9 @@ var (
 const DefaultTolerance = 5 * time.Minute
 
 // DefaultMaxBodyBytes is the largest body Verifier.Handler reads when
-// MaxBodyBytes is zero.
-const DefaultMaxBodyBytes int64 = 1 << 20
+// MaxBodyBytes is zero: the largest body a sender with the default
+// WithMaxPayloadBytes sends, so a receiver with the defaults takes every event.
+const DefaultMaxBodyBytes int64 = DefaultMaxPayloadBytes
 
 // Verifier checks Standard Webhooks signatures on the receiving side. Its zero
 // value refuses everything (it has no secret). A Verifier is safe for

@@ -19,8 +19,16 @@ func (s Subscription) Wants(eventType string) bool {
 // Match reports whether the filter selects the subscription. Every store uses it, so the
 // filter means the same everywhere.
 func (f SubscriptionFilter) Match(s Subscription) bool {
+	if f.Workspace != "" && s.Workspace != f.Workspace {
+		return false
+	}
 	if f.Status != "" && s.Status != f.Status {
 		return false
+	}
+	for k, v := range f.Metadata {
+		if got, ok := s.Metadata[k]; !ok || got != v {
+			return false
+		}
 	}
 	if f.URL != "" && !strings.Contains(s.URL, f.URL) {
 		return false

@@ -9,6 +9,9 @@
 //   - latency: Emit-to-receipt p50/p99 at a steady offered rate, one subscription.
 //   - bolt: Emit on storebolt (fsync before Emit returns) from many emitters, against one
 //     bbolt Update (one fsync) per event.
+//   - fairness: the Emit-to-receipt lag of healthy endpoints while others hang past the
+//     timeout (5 subscriptions of which 1 hangs; 1,000 merchants of which 100 hang), on
+//     the memory store and storebolt, against the same run with no endpoint hanging.
 //   - idle: memory, goroutines and CPU of a running dispatcher whose store holds many
 //     deliveries due in an hour, on the memory store and on storebolt (with the reopen
 //     time of the file).
@@ -53,7 +56,8 @@ func main() {
 		boltEvents = flag.Int("boltevents", 10_000, "bolt: events emitted, on storebolt and on the naive baseline each")
 		dir        = flag.String("dir", os.TempDir(), "bolt: where the temporary bbolt files go")
 		idle       = flag.Duration("idle", 10*time.Second, "idle: how long to measure the CPU of a dispatcher with nothing due")
-		only       = flag.String("only", "", "comma-separated sections to run: throughput, latency, bolt, idle (default all)")
+		fairDur    = flag.Duration("fairdur", 20*time.Second, "fairness: how long each run emits")
+		only       = flag.String("only", "", "comma-separated sections to run: throughput, latency, bolt, idle, fairness (default all)")
 		side       = flag.String("side", "both", "throughput: run the dispatcher, the raw loop, or both (to profile one alone)")
 		inproc     = flag.Bool("inproc", false, "run the receiver in this process instead of a child process")
 		child      = flag.Bool("receiver-child", false, "internal: be the receiver process")
@@ -131,6 +135,9 @@ func main() {
 		fmt.Fprintf(t, "%d\t%.0f/s\t%.0f/s\t%.1f\t\n", res.events, res.store, res.naive, res.store/res.naive)
 		t.Flush()
 		fmt.Println()
+	}
+	if want("fairness") {
+		fairnessSection(*dir, *fairDur)
 	}
 	if want("idle") {
 		res, err := runIdle(rcv, *future, *idle, *workers)
