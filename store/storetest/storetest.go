@@ -41,6 +41,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, newStore) })
 	t.Run("Stats", func(t *testing.T) { testStats(t, newStore) })
 	t.Run("Prune", func(t *testing.T) { testPrune(t, newStore) })
+	t.Run("Workspaces", func(t *testing.T) { testWorkspaces(t, newStore) })
+	t.Run("FairClaims", func(t *testing.T) { testFairClaims(t, newStore) })
 }
 
 // t0 is the suite's clock: every time is t0 plus something.
