@@ -101,12 +101,21 @@ JOIN {{schema}}.deliveries d ON d.seq = s.seq
 JOIN {{schema}}.events e ON e.id = d.event_id
 ORDER BY s.ord, s.was_due, s.seq`)
 
-	// qResetHeads sets the heads of the subscriptions $1 to their earliest due time.
+	// qResetHeads sets the heads of the subscriptions $1 to their earliest due time, and
+	// answers, per subscription, the earliest due time of what this transaction did not
+	// lease: the leases a claim just took do not count for its next time.
 	qResetHeads = query(`
-UPDATE {{schema}}.heads h SET next_due = (
-    SELECT min(x.due_at) FROM {{schema}}.delivery_state x WHERE x.sub_id = h.sub_id AND x.due_at IS NOT NULL)
-WHERE h.sub_id = ANY($1::text[])
-RETURNING h.sub_id, h.next_due`)
+UPDATE {{schema}}.heads h SET next_due = m.all_min
+FROM (
+    SELECT w.sub_id,
+           (SELECT min(x.due_at) FROM {{schema}}.delivery_state x
+            WHERE x.sub_id = w.sub_id AND x.due_at IS NOT NULL) AS all_min,
+           (SELECT min(x.due_at) FROM {{schema}}.delivery_state x
+            WHERE x.sub_id = w.sub_id AND x.due_at IS NOT NULL AND x.xmin <> pg_current_xact_id()::xid) AS left_min
+    FROM unnest($1::text[]) AS w(sub_id)
+) m
+WHERE h.sub_id = m.sub_id
+RETURNING h.sub_id, m.left_min`)
 
 	// qClaimedAttempts reads the attempts of the deliveries just leased (until $2) that
 	// have some: the retry schedule counts them.

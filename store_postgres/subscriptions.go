@@ -142,7 +142,7 @@ func (s *Store) UpdateSubscription(ctx context.Context, id string, now time.Time
 		if err := fn(&next); err != nil {
 			return callerError{err}
 		}
-		next.ID = id
+		next.ID, next.Workspace = id, cur.Workspace // the keys: never changed
 		args, err := subArgs(next)
 		if err != nil {
 			return err
