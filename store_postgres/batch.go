@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
-	"time"
 )
-
-var debugBatches = os.Getenv("DEBUG_BATCHES") != ""
 
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("storepg: store is closed")
@@ -50,7 +46,8 @@ func newBatcher[Req, Res any](ctx context.Context, runners, max, maxWeight int, 
 }
 
 // do queues req and waits for its answer. When ctx ends first it returns ctx's error: the
-// request may still be carried out.
+// request may still be carried out. A call the store's Close cut short fails with an
+// error matching ErrClosed.
 func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	c := &call[Req, Res]{ctx: ctx, req: req, done: make(chan struct{})}
 	b.mu.Lock()
@@ -68,6 +65,9 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	b.mu.Unlock()
 	select {
 	case <-c.done:
+		if c.err != nil && b.ctx.Err() != nil {
+			return c.res, fmt.Errorf("%w: %w", ErrClosed, c.err)
+		}
 		return c.res, c.err
 	case <-ctx.Done():
 		var zero Res
@@ -104,11 +104,7 @@ func (b *batcher[Req, Res]) loop() {
 		}
 		b.mu.Unlock()
 		if len(calls) > 0 {
-			t0 := time.Now()
 			after := b.run(b.ctx, calls)
-			if debugBatches {
-				fmt.Fprintf(os.Stderr, "batch %d %s\n", len(calls), time.Since(t0))
-			}
 			for _, c := range calls {
 				close(c.done)
 			}

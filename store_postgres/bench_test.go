@@ -39,12 +39,26 @@ var benchData = func() []byte {
 	return b
 }()
 
-// parallel runs n calls of fn spread over emitters goroutines and reports calls/s.
+// walBytes is the server's WAL position: the bytes of WAL written since it was created.
+// The benchmarks report what they write per event or delivery (other sessions on the
+// server count too).
+func walBytes(b *testing.B) int64 {
+	b.Helper()
+	var n int64
+	if err := testPool(b).QueryRow(context.Background(), `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// parallel runs n calls of fn spread over emitters goroutines and reports calls/s and
+// WAL bytes per call.
 func parallel(b *testing.B, emitters int, fn func(i int) error) {
 	b.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	wal := walBytes(b)
 	start := time.Now()
 	for range emitters {
 		wg.Add(1)
@@ -65,6 +79,7 @@ func parallel(b *testing.B, emitters int, fn func(i int) error) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	b.ReportMetric(float64(walBytes(b)-wal)/float64(b.N), "WAL-B/event")
 }
 
 // BenchmarkInsertEvent is Emit's store call: one event of ~1 KB with one pending delivery,
@@ -169,6 +184,7 @@ func BenchmarkDeliveryEndToEnd(b *testing.B) {
 			var order map[string]any
 			_ = json.Unmarshal(benchData, &order)
 			b.ResetTimer()
+			wal := walBytes(b)
 			start := time.Now()
 			var next atomic.Int64
 			var wg sync.WaitGroup
@@ -194,6 +210,7 @@ func BenchmarkDeliveryEndToEnd(b *testing.B) {
 			elapsed := time.Since(start)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
+			b.ReportMetric(float64(walBytes(b)-wal)/float64(b.N), "WAL-B/delivery")
 			mu.Lock()
 			slices.Sort(lat)
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")

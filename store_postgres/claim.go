@@ -2,8 +2,6 @@ package storepg
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -171,12 +169,8 @@ func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.C
 		return nil, time.Time{}, err
 	}
 	for try := 0; ; try++ {
-		t0 := time.Now()
 		c := &claimer{s: s, req: req, remaining: req.Limit}
 		err := c.run(ctx)
-		if debugBatches {
-			fmt.Fprintf(os.Stderr, "claim limit=%d got=%d next=%v %s\n", req.Limit, len(c.out), c.next.Sub(req.Now), time.Since(t0))
-		}
 		if err != nil && retryable(err) && try < 2 {
 			continue
 		}

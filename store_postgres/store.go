@@ -59,9 +59,13 @@ const (
 	PruneBatch = 1000
 )
 
-// batchRunners is how many group-commit transactions of each kind (InsertEvent,
-// RecordAttempt) a Store runs at once.
-var batchRunners = 2
+// runners is how many group-commit transactions of InsertEvent and of RecordAttempt a
+// Store runs at once, given its pool's size: enough that one transaction's commit
+// overlaps the next one's statements, while leaving connections for claims and for the
+// application.
+func runners(maxConns int32) (emits, records int) {
+	return int(min(8, max(1, maxConns/2))), int(min(4, max(1, maxConns/4)))
+}
 
 // ErrSchema: the schema holds no tables of this package, or tables of an older version,
 // and the store was opened with SkipMigrations. Run Migrate (or the SQL files of this
@@ -175,8 +179,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, erro
 		wake:    make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.emits = newBatcher(s.ctx, batchRunners, maxEmitBatch, maxEmitBytes, weighEmit, s.insertBatch)
-	s.records = newBatcher(s.ctx, batchRunners, maxRecordBatch, maxRecordBatch, func(store.AttemptRecord) int { return 1 }, s.recordBatch)
+	emitRunners, recordRunners := runners(pool.Config().MaxConns)
+	s.emits = newBatcher(s.ctx, emitRunners, maxEmitBatch, maxEmitBytes, weighEmit, s.insertBatch)
+	s.records = newBatcher(s.ctx, recordRunners, maxRecordBatch, maxRecordBatch, func(store.AttemptRecord) int { return 1 }, s.recordBatch)
 	if cfg.maxAge > 0 || cfg.keep > 0 {
 		s.wg.Add(1)
 		go s.pruneLoop()
