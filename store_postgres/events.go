@@ -304,8 +304,11 @@ func cloneEvent(e store.Event) store.Event {
 // roll back with the application's own writes, and the schedulers of every instance
 // (this one's included) are woken when tx commits. It does not commit or roll back tx.
 //
-// The fan-out share-locks the subscriptions the event goes to until tx ends: keep such
-// transactions short, as a change to those subscriptions waits for them.
+// Costs to know: the fan-out share-locks the subscriptions the event goes to until tx
+// ends, so a change to those subscriptions waits for it; and the wake-up is a NOTIFY,
+// whose lock PostgreSQL holds through the commit, so the commits of transactions that
+// emitted happen one after another. Keep such transactions short; for events that need
+// not commit with the application's data, Emit without WithTx is group-committed instead.
 func (s *Store) Tx(tx pgx.Tx) store.EventInserter { return txInserter{s: s, tx: tx} }
 
 // txInserter is Store.Tx's view.

@@ -113,13 +113,13 @@ func checkVersion(ctx context.Context, pool *pgxpool.Pool, schema string) error 
 	var have int
 	err = pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+quoteIdent(schema)+`.migrations`).Scan(&have)
 	if pgCode(err) == pgUndefinedTable || pgCode(err) == "3F000" { // no such table or schema
-		return fmt.Errorf("schema %q has no webhook tables: %w", schema, ErrSchema)
+		return fmt.Errorf("storepg: schema %q has no webhook tables: %w", schema, ErrSchema)
 	}
 	if err != nil {
 		return fmt.Errorf("storepg: reading the version of schema %q: %w", schema, err)
 	}
 	if have < want {
-		return fmt.Errorf("schema %q is at version %d, this package needs %d: %w", schema, have, want, ErrSchema)
+		return fmt.Errorf("storepg: schema %q is at version %d, this package needs %d: %w", schema, have, want, ErrSchema)
 	}
 	return nil
 }

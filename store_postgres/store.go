@@ -23,13 +23,22 @@
 // Durability: InsertEvent returns once its transaction has committed (group commit:
 // concurrent calls of one Store share a transaction), so an acknowledged event survives a
 // crash of the application and, with PostgreSQL's default synchronous_commit, of the
-// database server. Claims are committed without waiting for the disk: if the database
-// server itself crashes, a delivery in flight may be sent again (never lost).
+// database server; so do the calls an operator makes (subscriptions, Redeliver). Claims
+// and recorded attempts are committed without waiting for the disk: if the database server
+// itself crashes (not the application), the last fraction of a second of them may be
+// undone, and those deliveries are sent again. Delivery stays at least once.
 //
 // Many instances: claims lease deliveries with FOR UPDATE SKIP LOCKED, so no two instances
-// send the same delivery at once; deliveries leased by an instance that died are taken
-// over by the others when the lease runs out. Emit, Redeliver and Activate wake the other
-// instances' schedulers at once through LISTEN/NOTIFY (see Wake).
+// send the same delivery at once, and take each subscription's deliveries under a lock of
+// its queue head, so a subscription's MaxInFlight holds across instances. Deliveries leased
+// by an instance that died are taken over by the others when the lease runs out. Emit,
+// Redeliver and Activate wake the other instances' schedulers at once through
+// LISTEN/NOTIFY (see Wake); a dispatcher also looks every few seconds in case a
+// notification was lost.
+//
+// Tables: the store keeps its tables, and a migrations table recording their version, in
+// one schema (WithSchema); the SQL is in this package's migrations directory. Every name
+// it uses is in that schema, so stores on different schemas of one database share nothing.
 package storepg
 
 import (
@@ -70,7 +79,7 @@ func runners(maxConns int32) (emits, records int) {
 // ErrSchema: the schema holds no tables of this package, or tables of an older version,
 // and the store was opened with SkipMigrations. Run Migrate (or the SQL files of this
 // package) first.
-var ErrSchema = errors.New("storepg: schema not migrated")
+var ErrSchema = errors.New("schema not migrated")
 
 // Store is a store.Store in a PostgreSQL schema, shared by every process that opens the
 // same schema. It is safe for concurrent use. Create it with Open or Connect and release
