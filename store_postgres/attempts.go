@@ -3,6 +3,7 @@ package storepg
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -55,22 +56,33 @@ upd AS (
     UPDATE {{schema}}.delivery_state s SET
         state = nxt.new_state,
         attempts = nxt.attempts + 1,
-        leased_until = NULL,
         updated_at = $4::timestamptz,
-        due_at = CASE WHEN nxt.new_state = 'pending' THEN $3::timestamptz END,
-        next_attempt_at = CASE WHEN nxt.new_state = 'pending' THEN $3::timestamptz END
+        next_attempt_at = CASE WHEN nxt.new_state = 'pending' THEN $3::timestamptz END,
+        finished_at = CASE WHEN nxt.new_state IN ('succeeded', 'failed', 'cancelled') THEN $4::timestamptz END
     FROM nxt WHERE s.seq = nxt.seq
     RETURNING s.*
+),
+dequeue AS (
+    DELETE FROM {{schema}}.queue q USING nxt WHERE q.seq = nxt.seq AND nxt.new_state <> 'pending'
+),
+requeue AS (
+    UPDATE {{schema}}.queue q SET due_at = $3::timestamptz, leased_until = NULL
+    FROM nxt WHERE q.seq = nxt.seq AND nxt.new_state = 'pending'
 ),
 hint AS (
     INSERT INTO {{schema}}.hints (sub_id, due)
     SELECT nxt.sub_id, $3::timestamptz FROM nxt WHERE nxt.new_state = 'pending'
 )
-SELECT nxt.state, nxt.sub_exists, ` + dlvCols + `
-FROM nxt JOIN upd s ON s.seq = nxt.seq JOIN {{schema}}.deliveries d ON d.seq = nxt.seq`)
-
-	qAttemptsByID = query(`SELECT ` + attemptCols + ` FROM {{schema}}.attempts a
-JOIN {{schema}}.deliveries d ON d.seq = a.delivery_seq WHERE d.id = $1 ORDER BY a.n`)
+SELECT nxt.state, nxt.sub_exists,
+       CASE WHEN nxt.attempts > 0 THEN (
+           SELECT json_agg(json_build_object('number', a.number, 'sent_at', a.sent_at, 'duration', a.duration,
+               'status_code', a.status_code, 'response_body', encode(a.response_body, 'base64'),
+               'error', encode(a.error, 'base64'), 'error_kind', a.error_kind, 'outcome', a.outcome,
+               'next_attempt_at', a.next_attempt_at, 'test', a.test) ORDER BY a.n)
+           FROM {{schema}}.attempts a WHERE a.delivery_seq = nxt.seq) END,
+       ` + dlvCols + `
+FROM nxt JOIN upd s ON s.seq = nxt.seq JOIN {{schema}}.deliveries d ON d.seq = nxt.seq
+CROSS JOIN (SELECT NULL::timestamptz AS leased_until) q`)
 
 	// qDeactivateFor deactivates the subscription of delivery $1 unless it is inactive
 	// already, and holds or cancels its pending deliveries not in flight.
@@ -81,11 +93,15 @@ WITH sub AS (
     FROM {{schema}}.deliveries d
     WHERE d.id = $1 AND s.id = d.sub_id AND s.status <> 'inactive'
     RETURNING s.id, s.while_inactive
+),
+gone AS (
+    DELETE FROM {{schema}}.queue q USING sub WHERE q.sub_id = sub.id AND q.leased_until IS NULL
+    RETURNING q.seq, sub.while_inactive = 'hold' AS hold
 )
 UPDATE {{schema}}.delivery_state x
-SET state = CASE WHEN sub.while_inactive = 'hold' THEN 'held' ELSE 'cancelled' END,
-    due_at = NULL, next_attempt_at = NULL, updated_at = $3
-FROM sub WHERE x.sub_id = sub.id AND x.due_at IS NOT NULL AND x.leased_until IS NULL`)
+SET state = CASE WHEN gone.hold THEN 'held' ELSE 'cancelled' END,
+    next_attempt_at = NULL, updated_at = $3, finished_at = CASE WHEN gone.hold THEN NULL ELSE $3::timestamptz END
+FROM gone WHERE x.seq = gone.seq`)
 
 	// qDeleteFor deletes the subscription of delivery $1, as DeleteSubscription does, and
 	// answers its ID.
@@ -94,12 +110,8 @@ WITH sub AS (
     DELETE FROM {{schema}}.subscriptions s USING {{schema}}.deliveries d
     WHERE d.id = $1 AND s.id = d.sub_id
     RETURNING s.id
-),
-cancelled AS (
-    UPDATE {{schema}}.delivery_state x
-    SET state = 'cancelled', due_at = NULL, leased_until = NULL, next_attempt_at = NULL, updated_at = $2
-    FROM sub WHERE x.sub_id = sub.id AND (x.due_at IS NOT NULL OR x.state = 'held')
-),
+),` + cancelOpen + `
+
 figures AS (
     DELETE FROM {{schema}}.figures f USING sub WHERE f.scope = 's' AND f.key = sub.id
 ),
@@ -108,15 +120,25 @@ head AS (
 )
 SELECT id FROM sub`)
 
-	// qAddFigures adds a batch's figures to one row; $14 says whether the batch had a
-	// success, which ends the failure run before the batch's own. A subscription's row
-	// is written only while the subscription exists.
+	// qAddFigures adds a batch's figures to their rows, in key order (so that concurrent
+	// batches lock them in the same order). reset says that the batch had a success,
+	// which ended the failure run before the batch's own. A subscription's row is written
+	// only while the subscription exists.
 	qAddFigures = query(`
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[], $5::bigint[], $6::bigint[],
+                         $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]::jsonb[], $11::text[]::jsonb[],
+                         $12::bigint[], $13::timestamptz[], $14::boolean[])
+        AS t(scope, key, shard, attempts, succeeded, failed, deliveries_succeeded, deliveries_failed,
+             duration_sum, errors, buckets, run_count, run_since, reset)
+)
 INSERT INTO {{schema}}.figures AS f (scope, key, shard, attempts, succeeded, failed, deliveries_succeeded,
     deliveries_failed, duration_sum, errors, buckets, run_count, run_since)
-SELECT $1::text, $2::text, $3::smallint, $4::bigint, $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::bigint,
-       $10::jsonb, $11::jsonb, $12::bigint, $13::timestamptz
-WHERE $1::text <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions WHERE id = $2::text)
+SELECT i.scope, i.key, i.shard, i.attempts, i.succeeded, i.failed, i.deliveries_succeeded, i.deliveries_failed,
+       i.duration_sum, i.errors, i.buckets, i.run_count, i.run_since
+FROM input i
+WHERE i.scope <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = i.key)
+ORDER BY i.scope, i.key, i.shard
 ON CONFLICT (scope, key, shard) DO UPDATE SET
     attempts = f.attempts + EXCLUDED.attempts,
     succeeded = f.succeeded + EXCLUDED.succeeded,
@@ -126,8 +148,12 @@ ON CONFLICT (scope, key, shard) DO UPDATE SET
     duration_sum = f.duration_sum + EXCLUDED.duration_sum,
     errors = {{schema}}.add_counts(f.errors, EXCLUDED.errors),
     buckets = {{schema}}.add_counts(f.buckets, EXCLUDED.buckets),
-    run_count = CASE WHEN $14::boolean THEN EXCLUDED.run_count ELSE f.run_count + EXCLUDED.run_count END,
-    run_since = CASE WHEN $14::boolean OR f.run_count = 0 THEN EXCLUDED.run_since ELSE f.run_since END`)
+    run_count = CASE WHEN (SELECT i.reset FROM input i
+                           WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
+                THEN EXCLUDED.run_count ELSE f.run_count + EXCLUDED.run_count END,
+    run_since = CASE WHEN f.run_count = 0 OR (SELECT i.reset FROM input i
+                           WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
+                THEN EXCLUDED.run_since ELSE f.run_since END`)
 )
 
 // RecordAttempt implements store.Store. Concurrent calls share one transaction (group
@@ -217,7 +243,6 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 		b.Queue(s.sql(qRecord), rec.DeliveryID, string(rec.State), nullTime(next), end,
 			int32(a.Number), a.SentAt, int64(a.Duration), int32(a.StatusCode), []byte(a.ResponseBody), []byte(a.Error),
 			string(a.ErrorKind), string(a.Outcome), nullTime(a.NextAttemptAt), a.Test)
-		b.Queue(s.sql(qAttemptsByID), rec.DeliveryID)
 		switch rec.Action {
 		case store.ActionDeactivate:
 			b.Queue(s.sql(qDeactivateFor), rec.DeliveryID, rec.Reason, end)
@@ -245,7 +270,8 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 	for i, rec := range recs {
 		var before string
 		var subExists bool
-		r, err := scanDelivery(rowWithFirsts{br.QueryRow(), []any{&before, &subExists}})
+		var prev []byte
+		r, err := scanDelivery(rowWithFirsts{br.QueryRow(), []any{&before, &subExists, &prev}})
 		found := err == nil
 		if errors.Is(err, pgx.ErrNoRows) {
 			out[i].err = notFound("delivery", rec.DeliveryID)
@@ -253,24 +279,14 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 			br.Close()
 			return nil, err
 		}
-		rows, err := br.Query()
-		if err != nil {
-			br.Close()
-			return nil, err
-		}
-		for rows.Next() {
-			_, a, err := scanAttempt(rows)
-			if err != nil {
-				rows.Close()
+		if found {
+			if r.d.Attempts, err = decodeAttempts(prev); err != nil {
 				br.Close()
 				return nil, err
 			}
+			a := rec.Attempt // as stored: to the microsecond
+			a.SentAt, a.NextAttemptAt = a.SentAt.Truncate(time.Microsecond), a.NextAttemptAt.Truncate(time.Microsecond)
 			r.d.Attempts = append(r.d.Attempts, a)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			br.Close()
-			return nil, err
 		}
 		switch rec.Action {
 		case store.ActionDeactivate:
@@ -324,18 +340,32 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 		return cmp.Or(cmp.Compare(a.scope, b.scope), cmp.Compare(a.key, b.key), cmp.Compare(a.shard, b.shard))
 	})
 	fb := &pgx.Batch{}
-	for _, k := range keys {
-		d := deltas[k]
-		f := d.f
-		fb.Queue(s.sql(qAddFigures), k.scope, k.key, k.shard, f.Attempts, f.Succeeded, f.Failed,
-			f.DeliveriesSucceeded, f.DeliveriesFailed, int64(f.DurationSum), errorCounts(f.ErrorsByKind),
-			bucketCounts(f.Buckets), f.Run.Count, nullTime(f.Run.Since), d.reset)
+	if len(keys) > 0 {
+		n := len(keys)
+		scopes, names := make([]string, n), make([]string, n)
+		shards := make([]int16, n)
+		attempts, succeeded, failed := make([]int64, n), make([]int64, n), make([]int64, n)
+		dsucc, dfail, durations := make([]int64, n), make([]int64, n), make([]int64, n)
+		errs, buckets := make([]string, n), make([]string, n)
+		runs, resets := make([]int64, n), make([]bool, n)
+		since := make([]*time.Time, n)
+		for i, k := range keys {
+			d := deltas[k]
+			f := d.f
+			scopes[i], names[i], shards[i] = k.scope, k.key, k.shard
+			attempts[i], succeeded[i], failed[i] = f.Attempts, f.Succeeded, f.Failed
+			dsucc[i], dfail[i], durations[i] = f.DeliveriesSucceeded, f.DeliveriesFailed, int64(f.DurationSum)
+			errs[i], buckets[i] = errorCounts(f.ErrorsByKind), bucketCounts(f.Buckets)
+			runs[i], since[i], resets[i] = f.Run.Count, nullTime(f.Run.Since), d.reset
+		}
+		fb.Queue(s.sql(qAddFigures), scopes, names, shards, attempts, succeeded, failed, dsucc, dfail, durations,
+			errs, buckets, runs, since, resets)
 	}
 	fr, err := p.send(ctx, fb, true)
 	if err != nil {
 		return nil, err
 	}
-	for range keys {
+	if len(keys) > 0 {
 		if _, err := fr.Exec(); err != nil {
 			fr.Close()
 			return nil, err
@@ -347,40 +377,80 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 	return out, nil
 }
 
+// decodeAttempts reads the attempts qRecord answers as JSON (none: NULL).
+func decodeAttempts(raw []byte) ([]store.Attempt, error) {
+	if raw == nil {
+		return []store.Attempt{}, nil
+	}
+	var rows []struct {
+		Number        int        `json:"number"`
+		SentAt        time.Time  `json:"sent_at"`
+		Duration      int64      `json:"duration"`
+		StatusCode    int        `json:"status_code"`
+		ResponseBody  []byte     `json:"response_body"` // base64
+		Error         []byte     `json:"error"`         // base64
+		ErrorKind     string     `json:"error_kind"`
+		Outcome       string     `json:"outcome"`
+		NextAttemptAt *time.Time `json:"next_attempt_at"`
+		Test          bool       `json:"test"`
+	}
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, fmt.Errorf("storepg: decoding attempts: %w", err)
+	}
+	out := make([]store.Attempt, len(rows))
+	for i, r := range rows {
+		out[i] = store.Attempt{Number: r.Number, SentAt: r.SentAt.UTC(), Duration: time.Duration(r.Duration),
+			StatusCode: r.StatusCode, ResponseBody: string(r.ResponseBody), Error: string(r.Error),
+			ErrorKind: store.ErrorKind(r.ErrorKind), Outcome: store.Outcome(r.Outcome), Test: r.Test}
+		if r.NextAttemptAt != nil {
+			out[i].NextAttemptAt = r.NextAttemptAt.UTC()
+		}
+	}
+	return out, nil
+}
+
 // errorCounts and bucketCounts are the JSON objects figures keep counts in.
-func errorCounts(m map[store.ErrorKind]int64) map[string]int64 {
+func errorCounts(m map[store.ErrorKind]int64) string {
 	out := make(map[string]int64, len(m))
 	for k, v := range m {
 		out[string(k)] = v
 	}
-	return out
+	b, _ := json.Marshal(out) // a map of numbers always encodes
+	return string(b)
 }
 
-func bucketCounts(b []int64) map[string]int64 {
+func bucketCounts(b []int64) string {
 	out := make(map[string]int64)
 	for i, v := range b {
 		if v != 0 {
 			out[strconv.Itoa(i)] = v
 		}
 	}
-	return out
+	raw, _ := json.Marshal(out)
+	return string(raw)
 }
 
 var (
 	qRedeliverCheck = query(`
-SELECT s.seq, s.leased_until, sub.id IS NOT NULL, coalesce(sub.status, ''), d.sub_id
+SELECT s.seq, q.leased_until, sub.id IS NOT NULL, coalesce(sub.status, ''), d.sub_id
 FROM {{schema}}.deliveries d
 JOIN {{schema}}.delivery_state s ON s.seq = d.seq
+LEFT JOIN {{schema}}.queue q ON q.seq = d.seq
 LEFT JOIN {{schema}}.subscriptions sub ON sub.id = d.sub_id
 WHERE d.id = $1
 FOR UPDATE OF s`)
 	qRedeliver = query(`
 WITH upd AS (
     UPDATE {{schema}}.delivery_state
-    SET state = 'pending', due_at = $2, next_attempt_at = $2, leased_until = NULL, round_start = attempts,
-        test = false, updated_at = $2
+    SET state = 'pending', next_attempt_at = $2, round_start = attempts, test = false, updated_at = $2,
+        finished_at = NULL
     WHERE seq = $1
-    RETURNING sub_id
+    RETURNING seq, sub_id, created_at
+),
+queued AS (
+    INSERT INTO {{schema}}.queue (seq, sub_id, due_at, created_at)
+    SELECT seq, sub_id, $2, created_at FROM upd
+    ON CONFLICT (seq) DO UPDATE SET due_at = EXCLUDED.due_at, leased_until = NULL
 ),
 hint AS (
     INSERT INTO {{schema}}.hints (sub_id, due) SELECT sub_id, $2 FROM upd

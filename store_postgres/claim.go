@@ -17,7 +17,7 @@ import (
 // the heads, then locks the due heads in due order (FOR UPDATE SKIP LOCKED: each
 // subscription is claimed by one instance at a time, so its quota holds across
 // instances), asks the quota of each, leases that many of its due deliveries through the
-// (subscription, due time) index, and sets each visited head to the subscription's
+// queue's (subscription, due time) index, and sets each visited head to the subscription's
 // earliest due time again. A subscription skipped by its quota costs its head row, never a
 // walk over its backlog. A head may be early (its delivery was finished meanwhile): the
 // next claim that visits it puts it right.
@@ -57,13 +57,19 @@ UPDATE {{schema}}.heads x SET next_due = LEAST(x.next_due, m.due) FROM m WHERE x
 
 	// qLockHeads locks the due heads after a (due, subscription) cursor, in due order,
 	// skipping those another claim holds, with what a quota needs: the subscription, its
-	// deliveries in flight, and its failure run.
+	// deliveries in flight, and its failure run. (OFFSET 0 keeps each lookup a lookup by
+	// key of the head's subscription, whatever the planner guesses of the tables' sizes.)
 	qLockHeads = query(`
 SELECT h.sub_id, h.next_due, ` + subCols + `, coalesce(f.run_count, 0), f.run_since,
-       (SELECT count(*) FROM {{schema}}.delivery_state x WHERE x.sub_id = h.sub_id AND x.leased_until > $1)
+       (SELECT count(*) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id AND x.leased_until > $1)
 FROM {{schema}}.heads h
-LEFT JOIN {{schema}}.subscriptions sub ON sub.id = h.sub_id
-LEFT JOIN {{schema}}.figures f ON f.scope = 's' AND f.key = h.sub_id AND f.shard = 0
+LEFT JOIN LATERAL (
+    SELECT * FROM {{schema}}.subscriptions sub WHERE sub.id = h.sub_id OFFSET 0
+) sub ON true
+LEFT JOIN LATERAL (
+    SELECT f.run_count, f.run_since FROM {{schema}}.figures f
+    WHERE f.scope = 's' AND f.key = h.sub_id AND f.shard = 0 OFFSET 0
+) f ON true
 WHERE h.next_due <= $1 AND (h.next_due, h.sub_id) > ($2, $3)
 ORDER BY h.next_due, h.sub_id
 LIMIT $4
@@ -78,9 +84,9 @@ WITH w AS (
 c AS (
     SELECT w.ord, x.seq, x.due_at
     FROM w CROSS JOIN LATERAL (
-        SELECT s.seq, s.due_at FROM {{schema}}.delivery_state s
-        WHERE s.sub_id = w.sub_id AND s.due_at IS NOT NULL AND s.due_at <= $3
-        ORDER BY s.due_at, s.seq
+        SELECT q.seq, q.due_at FROM {{schema}}.queue q
+        WHERE q.sub_id = w.sub_id AND q.due_at <= $3
+        ORDER BY q.due_at, q.seq
         LIMIT w.q
         FOR UPDATE SKIP LOCKED
     ) x
@@ -89,38 +95,33 @@ pick AS (
     SELECT * FROM c ORDER BY ord, due_at, seq LIMIT $5
 ),
 u AS (
-    UPDATE {{schema}}.delivery_state s SET due_at = $4, leased_until = $4
-    FROM pick c WHERE s.seq = c.seq
-    RETURNING s.*, c.ord, c.due_at AS was_due
+    UPDATE {{schema}}.queue q SET due_at = $4, leased_until = $4
+    FROM pick c WHERE q.seq = c.seq
+    RETURNING q.seq, q.leased_until, c.ord, c.due_at AS was_due
 )
-SELECT s.ord, ` + dlvCols + `, e.workspace, e.type, e.occurred_at, e.data
-FROM u AS s
-JOIN {{schema}}.deliveries d ON d.seq = s.seq
+SELECT q.ord, ` + dlvCols + `, e.workspace, e.type, e.occurred_at, e.data
+FROM u AS q
+JOIN {{schema}}.delivery_state s ON s.seq = q.seq
+JOIN {{schema}}.deliveries d ON d.seq = q.seq
 JOIN {{schema}}.events e ON e.id = d.event_id
-ORDER BY s.ord, s.was_due, s.seq`)
+ORDER BY q.ord, q.was_due, q.seq`)
 
 	// qResetHeads sets the heads of the subscriptions $1 to their earliest due time, and
 	// answers, per subscription, the earliest due time of what this transaction did not
 	// lease: the leases a claim just took do not count for its next time.
 	qResetHeads = query(`
-UPDATE {{schema}}.heads h SET next_due = m.all_min
-FROM (
-    SELECT w.sub_id,
-           (SELECT min(x.due_at) FROM {{schema}}.delivery_state x
-            WHERE x.sub_id = w.sub_id AND x.due_at IS NOT NULL) AS all_min,
-           (SELECT min(x.due_at) FROM {{schema}}.delivery_state x
-            WHERE x.sub_id = w.sub_id AND x.due_at IS NOT NULL AND x.xmin <> pg_current_xact_id()::xid) AS left_min
-    FROM unnest($1::text[]) AS w(sub_id)
-) m
-WHERE h.sub_id = m.sub_id
-RETURNING h.sub_id, m.left_min`)
+UPDATE {{schema}}.heads h SET next_due = (
+    SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id)
+WHERE h.sub_id = ANY($1::text[])
+RETURNING h.sub_id, (
+    SELECT min(x.due_at) FROM {{schema}}.queue x
+    WHERE x.sub_id = h.sub_id AND x.xmin <> pg_current_xact_id()::xid)`)
 
-	// qClaimedAttempts reads the attempts of the deliveries just leased (until $2) that
-	// have some: the retry schedule counts them.
+	// qClaimedAttempts reads the attempts of the deliveries just leased (until $2): the
+	// retry schedule counts them.
 	qClaimedAttempts = query(`SELECT ` + attemptCols + ` FROM {{schema}}.attempts a
 WHERE a.delivery_seq IN (
-    SELECT x.seq FROM {{schema}}.delivery_state x
-    WHERE x.sub_id = ANY($1::text[]) AND x.leased_until = $2 AND x.attempts > 0)
+    SELECT x.seq FROM {{schema}}.queue x WHERE x.sub_id = ANY($1::text[]) AND x.leased_until = $2)
 ORDER BY a.delivery_seq, a.n`)
 
 	// qDropHeads removes the heads of subscriptions that are gone ($1) and empties those
@@ -136,13 +137,15 @@ UPDATE {{schema}}.heads SET next_due = NULL WHERE sub_id = ANY($2::text[])`)
 	// and what its quota needs: heads not due yet, and due ones another claim holds.
 	qLaterHeads = query(`
 SELECT h.sub_id, h.next_due, ` + subCols + `,
-       (SELECT min(x.due_at) FROM {{schema}}.delivery_state x WHERE x.sub_id = h.sub_id AND x.due_at IS NOT NULL),
-       (SELECT count(*) FROM {{schema}}.delivery_state x WHERE x.sub_id = h.sub_id AND x.leased_until > $1)
+       (SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id),
+       (SELECT count(*) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id AND x.leased_until > $1)
 FROM {{schema}}.heads h
-JOIN {{schema}}.subscriptions sub ON sub.id = h.sub_id AND sub.status = 'active'
+CROSS JOIN LATERAL (
+    SELECT * FROM {{schema}}.subscriptions sub WHERE sub.id = h.sub_id AND sub.status = 'active' OFFSET 0
+) sub
 WHERE h.next_due IS NOT NULL AND (h.next_due, h.sub_id) > ($2, $3) AND h.sub_id <> ALL($4::text[])
 ORDER BY h.next_due, h.sub_id
-LIMIT $5`)
+LIMIT 4`)
 )
 
 // head is a locked queue head, with what a quota needs.
@@ -350,7 +353,7 @@ func (c *claimer) run(ctx context.Context) error {
 func (c *claimer) queueFinal(b *pgx.Batch) {
 	s := c.s
 	b.Queue(s.sql(qDropHeads), c.gone, c.idle)
-	b.Queue(s.sql(qLaterHeads), c.req.Now, time.Time{}, "", c.seenList(), laterPage)
+	b.Queue(s.sql(qLaterHeads), c.req.Now, time.Time{}, "", c.seenList())
 }
 
 // seenList is seen, never nil (a NULL array would exclude everything).
@@ -372,7 +375,7 @@ func (c *claimer) readFinal(br pgx.BatchResults) error {
 }
 
 // laterPage is how many heads not due yet a claim reads at a time to find its next time.
-const laterPage = 4
+const laterPage = 4 // qLaterHeads's LIMIT
 
 // lease leases what wants asks for, in order and up to the remaining limit, and resets
 // the heads of those subscriptions; last commits too.
@@ -591,7 +594,7 @@ func (c *claimer) laterDue(ctx context.Context) error {
 		}
 		last := page[len(page)-1]
 		var err error
-		page, err = scanLaterHeads(c.s.pool.Query(ctx, c.s.sql(qLaterHeads), c.req.Now, last.due, last.subID, c.seenList(), laterPage))
+		page, err = scanLaterHeads(c.s.pool.Query(ctx, c.s.sql(qLaterHeads), c.req.Now, last.due, last.subID, c.seenList()))
 		if err != nil {
 			return err
 		}
@@ -600,7 +603,7 @@ func (c *claimer) laterDue(ctx context.Context) error {
 
 var qAllHeads = query(`
 SELECT h.sub_id, h.next_due,
-       (SELECT min(x.due_at) FROM {{schema}}.delivery_state x WHERE x.sub_id = h.sub_id AND x.due_at IS NOT NULL)
+       (SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id)
 FROM {{schema}}.heads h
 WHERE h.next_due IS NOT NULL AND (h.next_due, h.sub_id) > ($1, $2)
 ORDER BY h.next_due, h.sub_id

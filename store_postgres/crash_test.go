@@ -159,7 +159,7 @@ func TestCrashRecovery(t *testing.T) {
 	s := pgx.Identifier{schema}.Sanitize()
 	_, err = pool.Exec(ctx, `
 WITH x AS (
-    UPDATE `+s+`.delivery_state SET due_at = now(), leased_until = now()
+    UPDATE `+s+`.queue SET due_at = now(), leased_until = now()
     WHERE leased_until IS NOT NULL RETURNING sub_id
 )
 INSERT INTO `+s+`.hints (sub_id, due) SELECT DISTINCT sub_id, now() FROM x`)

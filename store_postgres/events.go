@@ -90,11 +90,16 @@ dl AS (
     RETURNING seq, id, event_id, sub_id, created_at
 ),
 st AS (
-    INSERT INTO {{schema}}.delivery_state (seq, sub_id, state, due_at, next_attempt_at, created_at, updated_at)
+    INSERT INTO {{schema}}.delivery_state (seq, sub_id, state, next_attempt_at, created_at, updated_at)
     SELECT dl.seq, dl.sub_id, CASE WHEN f.pending THEN 'pending' ELSE 'held' END,
-           CASE WHEN f.pending THEN dl.created_at END, CASE WHEN f.pending THEN dl.created_at END,
-           dl.created_at, dl.created_at
+           CASE WHEN f.pending THEN dl.created_at END, dl.created_at, dl.created_at
     FROM dl JOIN fan f ON f.event_id = dl.event_id AND f.sub_id = dl.sub_id
+),
+qu AS (
+    INSERT INTO {{schema}}.queue (seq, sub_id, due_at, created_at)
+    SELECT dl.seq, dl.sub_id, dl.created_at, dl.created_at
+    FROM dl JOIN fan f ON f.event_id = dl.event_id AND f.sub_id = dl.sub_id
+    WHERE f.pending
 ),
 hint AS (
     INSERT INTO {{schema}}.hints (sub_id, due)
@@ -355,8 +360,9 @@ WITH d AS (
     VALUES ($1, $2, $3, $4, $5, $6)
     RETURNING seq
 )
-INSERT INTO {{schema}}.delivery_state (seq, sub_id, state, next_attempt_at, created_at, updated_at, attempts, round_start, test)
-SELECT d.seq, $4, $7, $8, $6, $9, $10, $11, true FROM d
+INSERT INTO {{schema}}.delivery_state (seq, sub_id, state, next_attempt_at, created_at, updated_at, finished_at,
+                                        attempts, round_start, test)
+SELECT d.seq, $4, $7, $8, $6, $9, $9, $10, $11, true FROM d
 RETURNING seq`)
 )
 

@@ -13,10 +13,10 @@ import (
 	"github.com/shophooks/webhook/store"
 )
 
-// dlvCols are the columns scanDelivery reads, in its order: the log row d and the state
-// row s of a delivery.
+// dlvCols are the columns scanDelivery reads, in its order: the log row d, the state row
+// s and the queue row q (outer-joined: NULL unless the delivery is pending) of a delivery.
 const dlvCols = `d.seq, d.id, d.workspace, d.event_id, d.sub_id, d.event_type, d.created_at,
-    s.state, s.next_attempt_at, s.leased_until, s.updated_at, s.round_start, s.test, s.attempts`
+    s.state, s.next_attempt_at, q.leased_until, s.updated_at, s.round_start, s.test, s.attempts`
 
 // dlvRow is a delivery as scanned, before its attempts are read.
 type dlvRow struct {
@@ -109,7 +109,9 @@ func (s *Store) withAttempts(ctx context.Context, q querier, rs []dlvRow) ([]sto
 }
 
 var qDelivery = query(`SELECT ` + dlvCols + ` FROM {{schema}}.deliveries d
-JOIN {{schema}}.delivery_state s ON s.seq = d.seq WHERE d.id = $1`)
+JOIN {{schema}}.delivery_state s ON s.seq = d.seq
+LEFT JOIN {{schema}}.queue q ON q.seq = d.seq
+WHERE d.id = $1`)
 
 // Delivery implements store.Store.
 func (s *Store) Delivery(ctx context.Context, id string) (store.Delivery, error) {
@@ -180,8 +182,9 @@ func (s *Store) Deliveries(ctx context.Context, q store.DeliveryQuery) ([]store.
 	if limit <= 0 {
 		limit = store.DefaultLimit
 	}
-	sql := `SELECT ` + dlvCols + ` FROM ` + quoteIdent(s.cfg.schema) + `.deliveries d JOIN ` +
-		quoteIdent(s.cfg.schema) + `.delivery_state s ON s.seq = d.seq`
+	qs := quoteIdent(s.cfg.schema)
+	sql := `SELECT ` + dlvCols + ` FROM ` + qs + `.deliveries d JOIN ` + qs + `.delivery_state s ON s.seq = d.seq
+LEFT JOIN ` + qs + `.queue q ON q.seq = d.seq`
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}

@@ -252,7 +252,7 @@ func expireLeases(t *testing.T, pool *pgxpool.Pool, schema string, claims map[st
 	s := pgx.Identifier{schema}.Sanitize()
 	_, err := pool.Exec(context.Background(), `
 WITH x AS (
-    UPDATE `+s+`.delivery_state x SET due_at = now(), leased_until = now()
+    UPDATE `+s+`.queue x SET due_at = now(), leased_until = now()
     FROM `+s+`.deliveries d
     WHERE d.seq = x.seq AND d.id = ANY($1) AND x.leased_until IS NOT NULL
     RETURNING x.sub_id

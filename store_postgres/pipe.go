@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -35,7 +34,13 @@ func (s *Store) beginPipe(ctx context.Context, async bool) (*pipe, error) {
 func (p *pipe) send(ctx context.Context, b *pgx.Batch, last bool) (pgx.BatchResults, error) {
 	prefix := 0
 	if !p.began {
-		q := []*pgx.QueuedQuery{{SQL: "BEGIN"}}
+		// The store's statements are planned once per connection: their plans do not
+		// depend on the values (PostgreSQL would otherwise plan some of them afresh at
+		// every execution). They look rows up by key, through plain index scans, which
+		// (unlike bitmap scans) mark the index entries of dead queue rows so that the
+		// next scan skips them.
+		q := []*pgx.QueuedQuery{{SQL: "BEGIN"},
+			{SQL: "SET LOCAL plan_cache_mode TO force_generic_plan"}, {SQL: "SET LOCAL enable_bitmapscan TO off"}}
 		if p.async {
 			q = append(q, &pgx.QueuedQuery{SQL: "SET LOCAL synchronous_commit TO OFF"})
 		}
@@ -71,11 +76,6 @@ func (p *pipe) end(br pgx.BatchResults, last bool) error {
 		p.done = true
 	}
 	return nil
-}
-
-// exec runs one statement in the transaction, which must have begun.
-func (p *pipe) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return p.c.Exec(ctx, sql, args...)
 }
 
 // query runs one query in the transaction, which must have begun.

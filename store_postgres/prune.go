@@ -14,8 +14,8 @@ var (
 	// through the partial index of finished deliveries.
 	qOldFinished = query(`
 SELECT seq FROM {{schema}}.delivery_state
-WHERE state IN ('succeeded', 'failed', 'cancelled') AND updated_at < $1
-ORDER BY updated_at LIMIT $2`)
+WHERE finished_at IS NOT NULL AND finished_at < $1
+ORDER BY finished_at LIMIT $2`)
 	// qBeyondKeep selects, for every subscription that has deliveries in the log (gone
 	// ones included; found by skipping through the log's subscription index), its
 	// finished deliveries beyond the newest $1.

@@ -50,17 +50,17 @@ var (
 	// qTotals adds up the shards of the overall ($1 = 'o') or one workspace's figures.
 	qTotals = query(`SELECT ` + figCols + ` FROM {{schema}}.figures f WHERE f.scope = $1 AND f.key = $2`)
 	// qSubFigures reads the figures and queue depths of every subscription (qSubFiguresIn:
-	// of one workspace's, through its index). Queue depths are counted through the
-	// partial indexes of pending and held deliveries.
+	// of one workspace's, through its index). Queue depths are counted in the queue
+	// (pending) and through the partial index of held deliveries.
 	qSubFigures   = query(subFigures + ` ORDER BY sub.seq`)
 	qSubFiguresIn = query(subFigures + ` WHERE sub.workspace = $1 ORDER BY sub.seq`)
 )
 
 const subFigures = `
 SELECT sub.id,
-       (SELECT count(*) FROM {{schema}}.delivery_state x WHERE x.sub_id = sub.id AND x.due_at IS NOT NULL),
+       (SELECT count(*) FROM {{schema}}.queue x WHERE x.sub_id = sub.id),
        (SELECT count(*) FROM {{schema}}.delivery_state x WHERE x.sub_id = sub.id AND x.state = 'held'),
-       (SELECT min(x.created_at) FROM {{schema}}.delivery_state x WHERE x.sub_id = sub.id AND x.due_at IS NOT NULL),
+       (SELECT min(x.created_at) FROM {{schema}}.queue x WHERE x.sub_id = sub.id),
        ` + figColsNullable + `
 FROM {{schema}}.subscriptions sub
 LEFT JOIN {{schema}}.figures f ON f.scope = 's' AND f.key = sub.id AND f.shard = 0`

@@ -111,18 +111,26 @@ UPDATE {{schema}}.subscriptions SET workspace = $2, events = $3, status = $4, st
     status_changed_at = $6, while_inactive = $7, metadata = $8, updated_at = $9, doc = $10
 WHERE id = $1`)
 	// qDeactivated moves the open deliveries of a subscription that became inactive:
-	// pending ones not in flight are held or cancelled ($2).
+	// pending ones not in flight leave the queue and are held or cancelled ($2).
 	qDeactivated = query(`
-UPDATE {{schema}}.delivery_state SET state = $2, due_at = NULL, next_attempt_at = NULL, updated_at = $3
-WHERE sub_id = $1 AND due_at IS NOT NULL AND leased_until IS NULL`)
+WITH gone AS (
+    DELETE FROM {{schema}}.queue WHERE sub_id = $1 AND leased_until IS NULL RETURNING seq
+)
+UPDATE {{schema}}.delivery_state x
+SET state = $2, next_attempt_at = NULL, updated_at = $3,
+    finished_at = CASE WHEN $2::text = 'cancelled' THEN $3::timestamptz END
+FROM gone WHERE x.seq = gone.seq`)
 	// qActivated releases the held deliveries of a subscription that became active, due
 	// at once, and wakes the schedulers. The hint is written even without held
 	// deliveries: pending ones left in flight while it was inactive are due again too.
 	qActivated = query(`
 WITH moved AS (
-    UPDATE {{schema}}.delivery_state SET state = 'pending', due_at = $2, next_attempt_at = $2, updated_at = $2
+    UPDATE {{schema}}.delivery_state SET state = 'pending', next_attempt_at = $2, updated_at = $2
     WHERE sub_id = $1 AND state = 'held'
-    RETURNING seq
+    RETURNING seq, created_at
+),
+queued AS (
+    INSERT INTO {{schema}}.queue (seq, sub_id, due_at, created_at) SELECT seq, $1, $2, created_at FROM moved
 ),
 hint AS (
     INSERT INTO {{schema}}.hints (sub_id, due) VALUES ($1, $2)
@@ -182,12 +190,7 @@ func (e callerError) Error() string { return e.err.Error() }
 var qDeleteSub = query(`
 WITH sub AS (
     DELETE FROM {{schema}}.subscriptions WHERE id = $1 RETURNING id
-),
-cancelled AS (
-    UPDATE {{schema}}.delivery_state x
-    SET state = 'cancelled', due_at = NULL, leased_until = NULL, next_attempt_at = NULL, updated_at = $2
-    FROM sub WHERE x.sub_id = sub.id AND (x.due_at IS NOT NULL OR x.state = 'held')
-),
+),` + cancelOpen + `
 figures AS (
     DELETE FROM {{schema}}.figures f USING sub WHERE f.scope = 's' AND f.key = sub.id
 ),
@@ -195,6 +198,23 @@ head AS (
     DELETE FROM {{schema}}.heads h USING sub WHERE h.sub_id = sub.id
 )
 SELECT count(*) FROM sub`)
+
+// cancelOpen is the part of a statement that cancels the open (pending and held)
+// deliveries of the subscription in its CTE sub, at $2.
+const cancelOpen = `
+pending AS (
+    DELETE FROM {{schema}}.queue q USING sub WHERE q.sub_id = sub.id RETURNING q.seq
+),
+open AS (
+    SELECT seq FROM pending
+    UNION
+    SELECT x.seq FROM {{schema}}.delivery_state x, sub WHERE x.sub_id = sub.id AND x.state = 'held'
+),
+cancelled AS (
+    UPDATE {{schema}}.delivery_state x
+    SET state = 'cancelled', next_attempt_at = NULL, updated_at = $2, finished_at = $2
+    FROM open WHERE x.seq = open.seq
+),`
 
 // DeleteSubscription implements store.Store.
 func (s *Store) DeleteSubscription(ctx context.Context, id string, now time.Time) error {

@@ -45,28 +45,40 @@ CREATE INDEX deliveries_workspace ON {{schema}}.deliveries (workspace, seq);
 CREATE INDEX deliveries_event ON {{schema}}.deliveries (event_id, seq);
 CREATE INDEX deliveries_created ON {{schema}}.deliveries (created_at, seq);
 
--- Where each delivery stands: the narrow row that claims and attempts rewrite. due_at is
--- set exactly while the delivery is pending: its next attempt time, or its lease end
--- while an attempt is in flight.
+-- Where each delivery stands. finished_at is updated_at while the delivery is finished
+-- (succeeded, failed, cancelled) and NULL otherwise, so that a retry, which changes only
+-- columns no index covers, rewrites the row in place (a HOT update).
 CREATE TABLE {{schema}}.delivery_state (
     seq             bigint PRIMARY KEY, -- deliveries.seq
     sub_id          text NOT NULL,
     state           text NOT NULL,
-    due_at          timestamptz,
-    leased_until    timestamptz,
     next_attempt_at timestamptz,
     created_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL,
+    finished_at     timestamptz,
     attempts        integer NOT NULL DEFAULT 0,
     round_start     integer NOT NULL DEFAULT 0,
     test            boolean NOT NULL DEFAULT false
-);
+) WITH (fillfactor = 85);
 CREATE INDEX delivery_state_state ON {{schema}}.delivery_state (state, seq);
-CREATE INDEX delivery_state_due ON {{schema}}.delivery_state (sub_id, due_at, seq) WHERE due_at IS NOT NULL;
 CREATE INDEX delivery_state_held ON {{schema}}.delivery_state (sub_id, seq) WHERE state = 'held';
-CREATE INDEX delivery_state_leased ON {{schema}}.delivery_state (sub_id, leased_until) WHERE leased_until IS NOT NULL;
-CREATE INDEX delivery_state_finished ON {{schema}}.delivery_state (updated_at)
-    WHERE state IN ('succeeded', 'failed', 'cancelled');
+CREATE INDEX delivery_state_finished ON {{schema}}.delivery_state (finished_at) WHERE finished_at IS NOT NULL;
+
+-- The queue: one narrow row per pending delivery, deleted when it is finished, held or
+-- cancelled. due_at is its next attempt time, or its lease end while an attempt is in
+-- flight (leased_until). The table stays as small as the backlog, so the dead rows that a
+-- queue leaves behind are vacuumed often and cheaply.
+CREATE TABLE {{schema}}.queue (
+    seq          bigint PRIMARY KEY, -- deliveries.seq
+    sub_id       text NOT NULL,
+    due_at       timestamptz NOT NULL,
+    leased_until timestamptz,
+    created_at   timestamptz NOT NULL
+) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,
+        autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 10000,
+        autovacuum_vacuum_cost_delay = 0);
+CREATE INDEX queue_due ON {{schema}}.queue (sub_id, due_at, seq);
+CREATE INDEX queue_leased ON {{schema}}.queue (sub_id, leased_until) WHERE leased_until IS NOT NULL;
 
 -- The attempts of each delivery, in the order they were recorded (n from 1).
 CREATE TABLE {{schema}}.attempts (
@@ -105,15 +117,12 @@ CREATE TABLE {{schema}}.figures (
     PRIMARY KEY (scope, key, shard)
 );
 
--- add_counts adds two JSON objects of counts key by key.
+-- add_counts adds the counts of b to those of a, key by key (b is small: a batch's).
 CREATE FUNCTION {{schema}}.add_counts(a jsonb, b jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(jsonb_object_agg(k, v), '{}'::jsonb)
-    FROM (SELECT k, sum(v)::bigint AS v
-          FROM (SELECT key AS k, value::bigint AS v FROM jsonb_each_text(a)
-                UNION ALL
-                SELECT key, value::bigint FROM jsonb_each_text(b)) AS t
-          GROUP BY k) AS s
+    SELECT CASE WHEN b = '{}'::jsonb THEN a ELSE a || (
+        SELECT jsonb_object_agg(key, coalesce((a ->> key)::bigint, 0) + value::bigint) FROM jsonb_each_text(b)
+    ) END
 $$;
 
 -- The queue head of each subscription: no later than the earliest due time of its pending
@@ -122,7 +131,7 @@ $$;
 CREATE TABLE {{schema}}.heads (
     sub_id   text PRIMARY KEY,
     next_due timestamptz
-);
+) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
 CREATE INDEX heads_due ON {{schema}}.heads (next_due, sub_id) WHERE next_due IS NOT NULL;
 
 -- Hints that a subscription has deliveries due at some time, written by the transactions
@@ -131,4 +140,4 @@ CREATE INDEX heads_due ON {{schema}}.heads (next_due, sub_id) WHERE next_due IS 
 CREATE TABLE {{schema}}.hints (
     sub_id text NOT NULL,
     due    timestamptz NOT NULL
-);
+) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
