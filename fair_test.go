@@ -3,7 +3,9 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -201,6 +203,8 @@ func TestRetryAfter(t *testing.T) {
 		{"HTTP date", 503, func(now time.Time) string { return now.Add(10 * time.Minute).UTC().Format(http.TimeFormat) }, 10 * time.Minute},
 		{"ignored on 500", 500, func(time.Time) string { return "600" }, 60 * time.Second},
 		{"garbage ignored", 429, func(time.Time) string { return "soon" }, 60 * time.Second},
+		{"spaces around the number", 429, func(time.Time) string { return " 600 " }, 600 * time.Second},
+		{"too many digits is capped, not ignored", 503, func(time.Time) string { return "99999999999999999999" }, time.Hour},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -427,3 +431,61 @@ func newMemory() *store.Memory { return store.NewMemory() }
 
 // errRefused plays a connection refused.
 var errRefused = errors.New("dial tcp: connect: connection refused")
+
+// TestManyHangingEndpointsDelayNoOne: a hundred merchants' servers hang, far more attempts
+// than the dispatcher has workers. Attempts that wait past 200 ms move to the slow lane,
+// so the healthy merchants' events still go out within that, most of them at once.
+func TestManyHangingEndpointsDelayNoOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHostRouter()
+		d := newRouted(t, h)
+		var workspaces []string
+		healthy := map[string]string{} // workspace -> host
+		for i := range 110 {
+			ws := fmt.Sprintf("shop_%03d", i)
+			host := ws + ".example.com"
+			workspaces = append(workspaces, ws)
+			if i%11 == 0 {
+				healthy[ws] = host
+			} else {
+				h.route(host, hang)
+			}
+			_, err := d.Subscribe(context.Background(), webhook.Subscription{Workspace: ws, URL: "https://" + host + "/in", Events: []string{"order.*"}})
+			require.NoError(t, err)
+		}
+		emitted := map[string][]time.Time{}
+		for i := range 20 * 50 {
+			ws := workspaces[i%len(workspaces)]
+			emitted[ws] = append(emitted[ws], time.Now())
+			emitIn(t, d, ws, 1)
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		var lags []time.Duration
+		for ws, host := range healthy {
+			got := h.times(host)
+			require.Len(t, got, len(emitted[ws]), host)
+			for i := range got {
+				lags = append(lags, got[i].Sub(emitted[ws][i]))
+			}
+		}
+		slices.Sort(lags)
+		assert.LessOrEqual(t, lags[len(lags)-1], 200*time.Millisecond, "no healthy delivery waits longer than the slow lane's threshold")
+		assert.Zero(t, lags[len(lags)/2], "the median healthy delivery goes out at once")
+	})
+}
+
+func TestRedeliverRefusesTestDeliveries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		sub := e.subscribe("order.created")
+		rep, err := e.d.Test(e.ctx, sub.ID)
+		require.NoError(t, err)
+		err = e.d.Redeliver(e.ctx, rep.Tests[0].DeliveryID)
+		var ve *webhook.ValidationError
+		require.ErrorAs(t, err, &ve, "the catalog's sample must not go out as a real event")
+		e.settle(time.Minute)
+		assert.Len(t, e.ep.requests(), 1, "only the test itself was sent")
+	})
+}

@@ -37,8 +37,8 @@ type config struct {
 	maxPayload       int
 }
 
-// DefaultWorkers is the number of attempts a Dispatcher has in flight at most, unless
-// WithWorkers says otherwise.
+// DefaultWorkers is the number of attempts to promptly answering endpoints a Dispatcher
+// has in flight at most, unless WithWorkers says otherwise.
 const DefaultWorkers = 32
 
 // DefaultUserAgent is the User-Agent of every request unless WithUserAgent says otherwise.
@@ -58,8 +58,11 @@ func WithRetryPolicy(p RetryPolicy) Option {
 	return func(cfg *config) { cfg.policy, cfg.policySet = p, true }
 }
 
-// WithWorkers sets how many attempts may be in flight at once (DefaultWorkers). New
-// refuses n < 1.
+// WithWorkers sets how many attempts may be in flight at once to endpoints that answer
+// promptly (DefaultWorkers); 0 means DefaultWorkers, and New refuses n < 0. An attempt
+// still waiting for its endpoint after 200 ms gives up its place to the next one and
+// waits in a slow lane of up to 16 × n attempts, so that endpoints that hang or answer
+// slowly cannot hold up the deliveries to those that answer at once.
 func WithWorkers(n int) Option { return func(cfg *config) { cfg.workers = n } }
 
 // WithLogger logs the dispatcher's work to l (attempts at Debug, failures at Warn, store
@@ -116,7 +119,8 @@ const DefaultMaxPayloadBytes = 1 << 20
 
 // WithMaxPayloadBytes sets the largest JSON envelope ({"id","type","timestamp","data"})
 // of an event that Emit accepts (DefaultMaxPayloadBytes); larger data is refused with a
-// *ValidationError before anything is stored. New refuses n < 1.
+// *ValidationError before anything is stored. 0 means DefaultMaxPayloadBytes; New refuses
+// n < 0.
 func WithMaxPayloadBytes(n int) Option { return func(cfg *config) { cfg.maxPayload = n } }
 
 // WithEventID gives the event this ID instead of a generated one: emitting an ID that

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unicode/utf8"
 
@@ -756,4 +757,19 @@ func TestSafetyRedirectNotFollowed(t *testing.T) {
 			assert.Len(t, e.delivery(r.EventID).Attempts, 1)
 		})
 	}
+}
+
+func TestAttemptErrorHidesTheResolver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.ep.setResponder(func(r *http.Request) (*http.Response, error) {
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "erp.example.com", Server: "10.255.255.53:53", IsNotFound: true}}
+		})
+		e.subscribe("order.created")
+		ev := e.emit("order.created")
+		e.settle(time.Second)
+		a := e.delivery(ev.ID).Attempts[0]
+		assert.Equal(t, "lookup erp.example.com: no such host", a.Error)
+		assert.NotContains(t, a.Error, "10.255.255.53")
+	})
 }

@@ -1,10 +1,11 @@
 package store
 
 import (
-	"container/heap"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -13,41 +14,104 @@ import (
 // Memory is a Store that keeps everything in the process's memory: for tests, examples and
 // small applications that can lose their queue on restart. It is safe for concurrent use.
 // Create it with NewMemory.
+//
+// Every operation goes through an index: a workspace's subscriptions, figures and log
+// are found without looking at other workspaces; a claim looks only at subscriptions
+// that have a delivery due; a page of the log skips the rows the query does not select.
 type Memory struct {
 	mu sync.Mutex
 
-	subs    map[string]*Subscription
-	subList []*Subscription // creation order, for deterministic fan-out and listing
+	subs       map[string]*memSub
+	subList    []*memSub // creation order; deleted ones stay until compaction
+	deadSubs   int       // deleted subscriptions in subList
+	subSeq     uint64
+	workspaces map[string]*memWorkspace
 
-	events     map[string]*Event
-	eventOrder []string
+	events map[string]*memEvent
+	bare   timeHeap // events created without a delivery, by OccurredAt
 
 	deliveries map[string]*memDelivery
-	all        []*memDelivery            // insertion order
-	bySub      map[string][]*memDelivery // insertion order
-	byEvent    map[string][]*memDelivery // insertion order
-	open       map[string]map[*memDelivery]struct{}
-	due        dueHeap // pending deliveries by due time
+	all        *logList
+	subLogs    map[string]*logList // by subscription ID, deleted subscriptions' too
+	finished   timeHeap            // finished deliveries by UpdatedAt, for pruning by age
+	byAge      bool                // finished is kept: something prunes by age
 	seq        uint64
+
+	ready   subHeap   // active subscriptions with pending deliveries, earliest due first
+	parked  subHeap   // inactive subscriptions with deliveries in flight
+	visited []*memSub // ClaimDue's scratch space
 
 	maxAge time.Duration // retention; 0: none
 	keep   int           // retention per subscription; 0: none
 	writes int           // writes since creation, for the retention's pace
 
-	overall   Figures
-	wsFigures map[string]*Figures // per workspace
-	figures   map[string]*Figures
-	pending   map[string]int64
-	held      map[string]int64
+	overall       Figures
+	pending, held int64
 }
 
 var _ Store = (*Memory)(nil)
 
+// memWorkspace is what the memory store keeps per workspace.
+type memWorkspace struct {
+	name string
+	subs []*memSub // creation order
+	// byType caches the fan-out: the subscriptions (in creation order) that want an event
+	// type. Any change to the workspace's subscriptions clears it.
+	byType        map[string][]*memSub
+	log           *logList
+	fig           Figures // running totals, deleted subscriptions' included
+	pending, held int64
+}
+
+// maxFanoutCache bounds the event types a workspace's fan-out cache holds.
+const maxFanoutCache = 1024
+
+// memSub is a stored subscription with its queue and figures.
+type memSub struct {
+	Subscription
+	seq     uint64
+	ws      *memWorkspace
+	deleted bool
+
+	fig           Figures
+	pending, held int64
+
+	fresh    fifo
+	retry    dlvHeap
+	leased   dlvHeap
+	heldList []*memDelivery
+	// expiredTo is the latest lease end of the deliveries settle moved to retry: a
+	// claim at an earlier time must move them back.
+	expiredTo time.Time
+
+	head *memDelivery // the earliest due pending delivery, the key in ready or parked
+	hi   int          // index in *in, -1 when in no heap
+	in   *subHeap
+}
+
+// memEvent is a stored event and its live deliveries.
+type memEvent struct {
+	Event
+	dlvs []*memDelivery // creation order
+	had  bool           // it has had a delivery
+	gone bool           // pruned
+}
+
+// memDelivery is a stored delivery with its place in the indexes.
 type memDelivery struct {
 	Delivery
-	seq     uint64
-	heapIdx int // index in Memory.due, -1 when not there
-	pruned  bool
+	seq   uint64
+	ctKey int64    // timeKey(CreatedAt)
+	pos   [3]int32 // position in the all, workspace and subscription lists
+	slog  *logList // the subscription list it is in
+	sub   *memSub
+	ws    *memWorkspace
+	ev    *memEvent
+
+	q      uint8  // where it is queued: qNone, qFresh, ...
+	qi     int    // index in the retry or leased heap
+	gen    uint32 // bumped at every move, so stale fifo entries are recognised
+	pruned bool
 }
 
 // MemoryOption configures NewMemory.
@@ -71,20 +135,17 @@ const PruneEvery = 1024
 // delivery until Prune is called.
 func NewMemory(opts ...MemoryOption) *Memory {
 	m := &Memory{
-		subs:       make(map[string]*Subscription),
-		events:     make(map[string]*Event),
+		subs:       make(map[string]*memSub),
+		workspaces: make(map[string]*memWorkspace),
+		events:     make(map[string]*memEvent),
 		deliveries: make(map[string]*memDelivery),
-		bySub:      make(map[string][]*memDelivery),
-		byEvent:    make(map[string][]*memDelivery),
-		open:       make(map[string]map[*memDelivery]struct{}),
-		figures:    make(map[string]*Figures),
-		wsFigures:  make(map[string]*Figures),
-		pending:    make(map[string]int64),
-		held:       make(map[string]int64),
+		all:        newLogList(listAll),
+		subLogs:    make(map[string]*logList),
 	}
 	for _, o := range opts {
 		o(m)
 	}
+	m.byAge = m.maxAge > 0
 	return m
 }
 
@@ -109,6 +170,26 @@ func notFound(kind, id string) error { return fmt.Errorf("%s %q: %w", kind, id, 
 // errNoID is returned for a subscription or event without an ID: no store can keep one.
 var errNoID = errors.New("store: empty ID")
 
+// workspace returns the workspace called name, creating it.
+func (m *Memory) workspace(name string) *memWorkspace {
+	w := m.workspaces[name]
+	if w == nil {
+		w = &memWorkspace{name: name, log: newLogList(listWorkspace)}
+		m.workspaces[name] = w
+	}
+	return w
+}
+
+// subLog returns the log list of subscription ID id, creating it.
+func (m *Memory) subLog(id string) *logList {
+	l := m.subLogs[id]
+	if l == nil {
+		l = newLogList(listSubscription)
+		m.subLogs[id] = l
+	}
+	return l
+}
+
 // CreateSubscription implements Store.
 func (m *Memory) CreateSubscription(ctx context.Context, sub Subscription) error {
 	if sub.ID == "" {
@@ -119,12 +200,16 @@ func (m *Memory) CreateSubscription(ctx context.Context, sub Subscription) error
 	if _, ok := m.subs[sub.ID]; ok {
 		return fmt.Errorf("subscription %q: %w", sub.ID, ErrConflict)
 	}
-	s := sub.Clone()
+	m.subSeq++
+	s := &memSub{Subscription: sub.Clone(), seq: m.subSeq, hi: -1}
 	if s.Status == "" {
 		s.Status = StatusActive
 	}
-	m.subs[s.ID] = &s
-	m.subList = append(m.subList, &s)
+	s.ws = m.workspace(s.Workspace)
+	s.ws.subs = append(s.ws.subs, s)
+	s.ws.byType = nil
+	m.subs[s.ID] = s
+	m.subList = append(m.subList, s)
 	return nil
 }
 
@@ -139,7 +224,7 @@ func (m *Memory) Subscription(ctx context.Context, id string) (Subscription, err
 	return s.Clone(), nil
 }
 
-// UpdateSubscription implements Store.
+// UpdateSubscription implements Store. The ID and the workspace are kept whatever fn does.
 func (m *Memory) UpdateSubscription(ctx context.Context, id string, now time.Time, fn func(*Subscription) error) (Subscription, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -153,24 +238,62 @@ func (m *Memory) UpdateSubscription(ctx context.Context, id string, now time.Tim
 	}
 	next.ID, next.Workspace = id, s.Workspace
 	old := s.Status
-	*s = next
+	if !slices.Equal(s.Events, next.Events) {
+		s.ws.byType = nil
+	}
+	s.Subscription = next
 	if old != next.Status {
 		m.statusChanged(s, now)
 	}
 	return s.Clone(), nil
 }
 
-// statusChanged moves the open deliveries of s after its status changed.
-func (m *Memory) statusChanged(s *Subscription, now time.Time) {
-	for md := range m.open[s.ID] {
-		switch {
-		case s.Status == StatusActive && md.State == DeliveryHeld:
+// statusChanged moves the open deliveries of s after its status changed: on activation
+// the held ones become pending, due at now; on deactivation the pending ones that are
+// not in flight become held or cancelled.
+func (m *Memory) statusChanged(s *memSub, now time.Time) {
+	switch s.Status {
+	case StatusActive:
+		held := s.heldList
+		s.heldList = nil
+		slices.SortFunc(held, func(a, b *memDelivery) int { return cmp.Compare(a.seq, b.seq) })
+		for _, md := range held {
+			md.q = qNone
 			md.NextAttemptAt = now
 			m.setState(md, DeliveryPending, now)
-		case s.Status == StatusInactive && md.State == DeliveryPending && md.LeasedUntil.IsZero():
-			m.setState(md, InactiveState(s.WhileInactive), now)
+			s.enqueue(md)
+		}
+	case StatusInactive:
+		s.settle(now)
+		state := InactiveState(s.WhileInactive)
+		for _, md := range s.takeWaiting() {
+			m.setState(md, state, now)
+			if state == DeliveryHeld {
+				md.q = qHeld
+				s.heldList = append(s.heldList, md)
+			}
 		}
 	}
+	m.requeue(s)
+}
+
+// takeWaiting empties the fresh and retry queues of s (the pending deliveries not in
+// flight) and returns their deliveries in creation order.
+func (s *memSub) takeWaiting() []*memDelivery {
+	var out []*memDelivery
+	for md := s.fresh.first(); md != nil; md = s.fresh.first() {
+		s.unqueue(md)
+		out = append(out, md)
+	}
+	for _, md := range s.retry {
+		md.q = qNone
+		md.gen++
+		out = append(out, md)
+	}
+	clear(s.retry)
+	s.retry = s.retry[:0]
+	slices.SortFunc(out, func(a, b *memDelivery) int { return cmp.Compare(a.seq, b.seq) })
+	return out
 }
 
 // InactiveState is the state a pending delivery takes when its subscription becomes
@@ -186,39 +309,84 @@ func InactiveState(p InactivePolicy) DeliveryState {
 func (m *Memory) DeleteSubscription(ctx context.Context, id string, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.subs[id]; !ok {
+	s, ok := m.subs[id]
+	if !ok {
 		return notFound("subscription", id)
 	}
-	m.deleteSub(id, now)
+	m.deleteSub(s, now)
 	return nil
 }
 
-func (m *Memory) deleteSub(id string, now time.Time) {
-	for md := range m.open[id] {
+// deleteSub removes s and cancels its pending and held deliveries.
+func (m *Memory) deleteSub(s *memSub, now time.Time) {
+	open := s.takeWaiting()
+	for _, md := range s.leased {
+		md.q = qNone
+		md.gen++
+		open = append(open, md)
+	}
+	s.leased = nil
+	for _, md := range s.heldList {
+		md.q = qNone
+		open = append(open, md)
+	}
+	s.heldList = nil
+	for _, md := range open {
 		m.setState(md, DeliveryCancelled, now)
 	}
-	delete(m.open, id)
-	delete(m.subs, id)
-	delete(m.figures, id)
-	delete(m.pending, id)
-	delete(m.held, id)
-	m.subList = slices.DeleteFunc(m.subList, func(s *Subscription) bool { return s.ID == id })
+	s.deleted = true
+	m.requeue(s)
+	delete(m.subs, s.ID)
+	s.ws.subs = slices.DeleteFunc(s.ws.subs, func(x *memSub) bool { return x == s })
+	s.ws.byType = nil
+	m.deadSubs++
+	if m.deadSubs > 64 && m.deadSubs*2 > len(m.subList) {
+		m.subList = slices.DeleteFunc(m.subList, func(x *memSub) bool { return x.deleted })
+		m.deadSubs = 0
+	}
 }
 
 // Subscriptions implements Store.
 func (m *Memory) Subscriptions(ctx context.Context, f SubscriptionFilter) ([]Subscription, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	list := m.subList
+	if f.Workspace != "" {
+		w := m.workspaces[f.Workspace]
+		if w == nil {
+			return []Subscription{}, nil
+		}
+		list = w.subs
+	}
 	out := []Subscription{}
-	for _, s := range m.subList {
-		if (f.Workspace == "" || s.Workspace == f.Workspace) && f.Match(*s) {
+	for _, s := range list {
+		if !s.deleted && f.Match(s.Subscription) {
 			out = append(out, s.Clone())
 		}
 	}
 	return out, nil
 }
 
-// InsertEvent implements Store.
+// fanout returns the subscriptions of w that want events of type typ, in creation order.
+func (w *memWorkspace) fanout(typ string) []*memSub {
+	if subs, ok := w.byType[typ]; ok {
+		return subs
+	}
+	var subs []*memSub
+	for _, s := range w.subs {
+		if s.Wants(typ) {
+			subs = append(subs, s)
+		}
+	}
+	if w.byType == nil || len(w.byType) >= maxFanoutCache {
+		w.byType = make(map[string][]*memSub)
+	}
+	w.byType[typ] = subs
+	return subs
+}
+
+// InsertEvent implements Store. The answer's Event is ev itself when it is created: the
+// store keeps a copy of its own.
 func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inserted, error) {
 	if ev.ID == "" {
 		return Inserted{}, fmt.Errorf("event: %w", errNoID)
@@ -226,16 +394,17 @@ func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inse
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if old, ok := m.events[ev.ID]; ok {
-		return Inserted{Event: cloneEvent(*old)}, nil
+		return Inserted{Event: cloneEvent(old.Event)}, nil
 	}
-	e := cloneEvent(ev)
-	m.events[e.ID] = &e
-	m.eventOrder = append(m.eventOrder, e.ID)
-	res := Inserted{Event: cloneEvent(e), Created: true}
-	for _, s := range m.subList {
-		if s.Workspace != ev.Workspace || !s.Wants(ev.Type) {
-			continue
-		}
+	e := &memEvent{Event: cloneEvent(ev)}
+	m.events[e.ID] = e
+	res := Inserted{Event: ev, Created: true}
+	w := m.workspaces[ev.Workspace]
+	var subs []*memSub
+	if w != nil {
+		subs = w.fanout(ev.Type)
+	}
+	for _, s := range subs {
 		state := DeliveryPending
 		if s.Status != StatusActive {
 			if s.WhileInactive != InactiveHold {
@@ -249,8 +418,10 @@ func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inse
 			EventID:        ev.ID,
 			SubscriptionID: s.ID,
 			EventType:      ev.Type,
+			State:          state,
 			CreatedAt:      now,
-		}, heapIdx: -1}
+			UpdatedAt:      now,
+		}, sub: s, ws: w, ev: e}
 		if state == DeliveryPending {
 			md.NextAttemptAt = now
 			res.Pending++
@@ -258,8 +429,22 @@ func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inse
 			res.Held++
 		}
 		m.add(md)
-		m.setState(md, state, now)
+		if state == DeliveryPending {
+			s.enqueue(md)
+			if s.in != &m.ready || !dueBefore(s.head, md) {
+				m.requeue(s) // unless it stays where it is, behind its head
+			}
+		} else {
+			md.q = qHeld
+			s.heldList = append(s.heldList, md)
+		}
+		if res.Deliveries == nil {
+			res.Deliveries = make([]string, 0, len(subs))
+		}
 		res.Deliveries = append(res.Deliveries, md.ID)
+	}
+	if !e.had {
+		m.bare.push(timeEntry{t: e.OccurredAt, ev: e})
 	}
 	m.wrote()
 	return res, nil
@@ -270,54 +455,92 @@ func cloneEvent(e Event) Event {
 	return e
 }
 
-// add indexes a new delivery (with no state yet).
+// add indexes a new delivery in its state (counting it, logging it); queueing it is the
+// caller's business.
 func (m *Memory) add(md *memDelivery) {
 	m.seq++
 	md.seq = m.seq
+	md.ctKey = timeKey(md.CreatedAt)
 	m.deliveries[md.ID] = md
-	m.all = append(m.all, md)
-	m.bySub[md.SubscriptionID] = append(m.bySub[md.SubscriptionID], md)
-	m.byEvent[md.EventID] = append(m.byEvent[md.EventID], md)
+	m.count(md, md.State, 1)
+	m.all.append(md)
+	md.ws.log.append(md)
+	md.slog = m.subLog(md.SubscriptionID)
+	md.slog.append(md)
+	md.ev.dlvs = append(md.ev.dlvs, md)
+	md.ev.had = true
+	if md.State.Final() {
+		m.aged(md)
+	}
 }
 
-// setState moves md to state and keeps the due heap, the open sets and the queue
-// counters in step with it.
-func (m *Memory) setState(md *memDelivery, state DeliveryState, now time.Time) {
-	sub := md.SubscriptionID
-	switch md.State {
-	case DeliveryPending:
-		m.pending[sub]--
-	case DeliveryHeld:
-		m.held[sub]--
-	}
-	md.State = state
-	md.UpdatedAt = now
+// count adds n to the queue counters of state for md.
+func (m *Memory) count(md *memDelivery, state DeliveryState, n int64) {
+	var ps, hs *int64
 	switch state {
 	case DeliveryPending:
-		m.pending[sub]++
+		ps, hs = &m.pending, nil
 	case DeliveryHeld:
-		m.held[sub]++
+		ps, hs = nil, &m.held
+	default:
+		return
 	}
-	if state == DeliveryPending || state == DeliveryHeld {
-		if m.open[sub] == nil {
-			m.open[sub] = make(map[*memDelivery]struct{})
+	if ps != nil {
+		*ps += n
+		md.ws.pending += n
+		if md.sub != nil {
+			md.sub.pending += n
 		}
-		m.open[sub][md] = struct{}{}
 	} else {
-		delete(m.open[sub], md)
+		*hs += n
+		md.ws.held += n
+		if md.sub != nil {
+			md.sub.held += n
+		}
 	}
+}
+
+// setState moves md to state, keeping the counters and the log's indexes in step.
+// Queueing is the caller's business.
+func (m *Memory) setState(md *memDelivery, state DeliveryState, now time.Time) {
+	old := md.State
+	md.State = state
+	md.UpdatedAt = now
 	if state != DeliveryPending {
 		md.NextAttemptAt = time.Time{}
 		md.LeasedUntil = time.Time{}
 	}
-	switch {
-	case state == DeliveryPending && md.heapIdx < 0:
-		heap.Push(&m.due, md)
-	case state == DeliveryPending:
-		heap.Fix(&m.due, md.heapIdx)
-	case md.heapIdx >= 0:
-		heap.Remove(&m.due, md.heapIdx)
+	if old != state {
+		m.count(md, old, -1)
+		m.count(md, state, 1)
+		m.all.changed(md, old)
+		md.ws.log.changed(md, old)
+		md.slog.changed(md, old)
 	}
+	if state.Final() {
+		m.aged(md)
+	}
+}
+
+// aged records a finished delivery's UpdatedAt for pruning by age, once anything prunes
+// by age; entries left stale by later changes are dropped when they outnumber the
+// deliveries.
+func (m *Memory) aged(md *memDelivery) {
+	if !m.byAge {
+		return
+	}
+	if len(m.finished) > 2*len(m.deliveries)+1024 {
+		live := m.finished[:0]
+		for _, e := range m.finished {
+			if !e.md.pruned && e.md.State.Final() && e.md.UpdatedAt.Equal(e.t) {
+				live = append(live, e)
+			}
+		}
+		clear(m.finished[len(live):])
+		m.finished = live
+		m.finished.heapify()
+	}
+	m.finished.push(timeEntry{t: md.UpdatedAt, md: md})
 }
 
 // Event implements Store.
@@ -328,7 +551,7 @@ func (m *Memory) Event(ctx context.Context, id string) (Event, error) {
 	if !ok {
 		return Event{}, notFound("event", id)
 	}
-	return cloneEvent(*e), nil
+	return cloneEvent(e.Event), nil
 }
 
 // RecordTest implements Store.
@@ -341,112 +564,15 @@ func (m *Memory) RecordTest(ctx context.Context, ev Event, d Delivery) error {
 	if _, ok := m.deliveries[d.ID]; ok {
 		return fmt.Errorf("delivery %q: %w", d.ID, ErrConflict)
 	}
-	if _, ok := m.events[ev.ID]; !ok {
-		e := cloneEvent(ev)
-		m.events[e.ID] = &e
-		m.eventOrder = append(m.eventOrder, e.ID)
+	e := m.events[ev.ID]
+	if e == nil {
+		e = &memEvent{Event: cloneEvent(ev)}
+		m.events[e.ID] = e
 	}
-	md := &memDelivery{Delivery: d.Clone(), heapIdx: -1}
-	state := md.State
-	md.State = ""
+	md := &memDelivery{Delivery: d.Clone(), sub: m.subs[d.SubscriptionID], ws: m.workspace(d.Workspace), ev: e}
+	md.NextAttemptAt, md.LeasedUntil = time.Time{}, time.Time{}
 	m.add(md)
-	m.setState(md, state, d.UpdatedAt)
 	return nil
-}
-
-// ClaimDue implements Store.
-func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.Time, error) {
-	now := req.Now
-	if err := CheckLease(now, req.LeaseUntil); err != nil {
-		return nil, time.Time{}, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	// Interim: group the due heap by subscription, in due order.
-	var order []string
-	bySub := make(map[string][]*memDelivery)
-	var popped []*memDelivery
-	for len(m.due) > 0 {
-		md := heap.Pop(&m.due).(*memDelivery)
-		popped = append(popped, md)
-		if _, ok := bySub[md.SubscriptionID]; !ok {
-			order = append(order, md.SubscriptionID)
-		}
-		bySub[md.SubscriptionID] = append(bySub[md.SubscriptionID], md)
-	}
-	var out []Claim
-	var next time.Time
-	later := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
-			next = t
-		}
-	}
-	for _, id := range order {
-		list := bySub[id]
-		s, ok := m.subs[id]
-		if !ok || s.Status != StatusActive {
-			continue
-		}
-		if list[0].dueAt().After(now) || len(out) >= req.Limit {
-			later(list[0].dueAt())
-			continue
-		}
-		q := req.Limit
-		if req.Quota != nil {
-			inFlight := 0
-			for _, md := range list {
-				if md.LeasedUntil.After(now) {
-					inFlight++
-				}
-			}
-			q = req.Quota(s, inFlight)
-		}
-		i := 0
-		for ; i < len(list) && q > 0 && len(out) < req.Limit && !list[i].dueAt().After(now); i++ {
-			md := list[i]
-			q--
-			md.LeasedUntil = req.LeaseUntil
-			out = append(out, Claim{
-				Delivery:     md.Delivery.Clone(),
-				Event:        cloneEvent(*m.events[md.EventID]),
-				Subscription: s.Clone(),
-				Failures:     m.figures[s.ID].run(),
-			})
-		}
-		if q > 0 && i < len(list) {
-			later(list[i].dueAt())
-		}
-	}
-	for _, md := range popped {
-		heap.Push(&m.due, md)
-	}
-	return out, next, nil
-}
-
-// orZero is *f, or zero figures when f is nil.
-func (f *Figures) orZero() Figures {
-	if f == nil {
-		return Figures{}
-	}
-	return *f
-}
-
-// run is the current failure run of f, which may be nil.
-func (f *Figures) run() FailureRun {
-	if f == nil {
-		return FailureRun{}
-	}
-	return f.Run
-}
-
-// NextDue implements Store.
-func (m *Memory) NextDue(ctx context.Context) (time.Time, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.due) == 0 {
-		return time.Time{}, false, nil
-	}
-	return m.due[0].dueAt(), true, nil
 }
 
 // RecordAttempt implements Store.
@@ -454,26 +580,41 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	md, ok := m.deliveries[rec.DeliveryID]
-	if !ok || md.pruned {
+	if !ok {
 		return Delivery{}, notFound("delivery", rec.DeliveryID)
 	}
 	now := rec.Attempt.SentAt.Add(rec.Attempt.Duration)
 	md.Attempts = append(md.Attempts, rec.Attempt)
 	md.LeasedUntil = time.Time{}
 	md.UpdatedAt = now
+	s := md.sub
+	if s != nil && s.deleted {
+		s = nil
+	}
 	before := md.State
-	if md.State == DeliveryPending {
+	switch {
+	case md.State == DeliveryPending && s != nil:
+		s.unqueue(md)
 		state := rec.State
-		s := m.subs[md.SubscriptionID]
 		switch {
-		case s == nil:
-			state = DeliveryCancelled
 		case state == DeliveryPending && s.Status != StatusActive:
 			state = InactiveState(s.WhileInactive)
 		case state == DeliveryPending:
 			md.NextAttemptAt = rec.NextAttemptAt
 		}
 		m.setState(md, state, now)
+		switch state {
+		case DeliveryPending:
+			s.enqueue(md)
+		case DeliveryHeld:
+			md.q = qHeld
+			s.heldList = append(s.heldList, md)
+		}
+		m.requeue(s)
+	case md.State == DeliveryPending: // cannot happen: deleting a subscription cancels
+		m.setState(md, DeliveryCancelled, now)
+	case md.State.Final():
+		m.aged(md) // UpdatedAt moved
 	}
 	// The delivery counts as succeeded or failed only if this attempt finished it: a late
 	// answer for a delivery already finished (two workers after a lease ran out) or
@@ -483,23 +624,13 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 		ended = ""
 	}
 	if !rec.Attempt.Test {
-		if _, ok := m.subs[md.SubscriptionID]; ok {
-			f := m.figures[md.SubscriptionID]
-			if f == nil {
-				f = &Figures{}
-				m.figures[md.SubscriptionID] = f
-			}
-			f.Observe(rec.Attempt, ended)
+		if s != nil {
+			s.fig.Observe(rec.Attempt, ended)
 		}
 		m.overall.Observe(rec.Attempt, ended)
-		wf := m.wsFigures[md.Workspace]
-		if wf == nil {
-			wf = &Figures{}
-			m.wsFigures[md.Workspace] = wf
-		}
-		wf.Observe(rec.Attempt, ended)
+		md.ws.fig.Observe(rec.Attempt, ended)
 	}
-	if s, ok := m.subs[md.SubscriptionID]; ok {
+	if s != nil {
 		switch rec.Action {
 		case ActionDeactivate:
 			if s.Status != StatusInactive {
@@ -510,7 +641,7 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 				m.statusChanged(s, now)
 			}
 		case ActionDelete:
-			m.deleteSub(s.ID, now)
+			m.deleteSub(s, now)
 		}
 	}
 	out := md.Delivery.Clone()
@@ -523,11 +654,11 @@ func (m *Memory) Redeliver(ctx context.Context, id string, now time.Time) (Deliv
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	md, ok := m.deliveries[id]
-	if !ok || md.pruned {
+	if !ok {
 		return Delivery{}, notFound("delivery", id)
 	}
-	s, ok := m.subs[md.SubscriptionID]
-	if !ok {
+	s := md.sub
+	if s == nil || s.deleted {
 		return Delivery{}, fmt.Errorf("delivery %q: %w", id, notFound("subscription", md.SubscriptionID))
 	}
 	if s.Status != StatusActive {
@@ -536,11 +667,16 @@ func (m *Memory) Redeliver(ctx context.Context, id string, now time.Time) (Deliv
 	if md.LeasedUntil.After(now) {
 		return Delivery{}, fmt.Errorf("delivery %q: %w", id, ErrInFlight)
 	}
+	if md.State == DeliveryPending {
+		s.unqueue(md)
+	}
 	md.LeasedUntil = time.Time{}
 	md.RoundStart = len(md.Attempts)
 	md.NextAttemptAt = now
 	md.Test = false
 	m.setState(md, DeliveryPending, now)
+	s.enqueue(md)
+	m.requeue(s)
 	return md.Delivery.Clone(), nil
 }
 
@@ -549,7 +685,7 @@ func (m *Memory) Delivery(ctx context.Context, id string) (Delivery, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	md, ok := m.deliveries[id]
-	if !ok || md.pruned {
+	if !ok {
 		return Delivery{}, notFound("delivery", id)
 	}
 	return md.Delivery.Clone(), nil
@@ -559,14 +695,7 @@ func (m *Memory) Delivery(ctx context.Context, id string) (Delivery, error) {
 func (m *Memory) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	src := m.all
-	switch {
-	case q.EventID != "":
-		src = m.byEvent[q.EventID]
-	case q.SubscriptionID != "":
-		src = m.bySub[q.SubscriptionID]
-	}
-	before := uint64(1<<64 - 1)
+	before := uint64(math.MaxUint64)
 	if q.Before != "" {
 		c, ok := m.deliveries[q.Before]
 		if !ok {
@@ -579,18 +708,58 @@ func (m *Memory) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, e
 		limit = DefaultLimit
 	}
 	out := []Delivery{}
-	for i := len(src) - 1; i >= 0 && len(out) < limit; i-- {
-		md := src[i]
-		if md.pruned || md.seq >= before ||
-			(q.SubscriptionID != "" && md.SubscriptionID != q.SubscriptionID) ||
-			(q.EventID != "" && md.EventID != q.EventID) ||
-			(q.Workspace != "" && md.Workspace != q.Workspace) ||
-			(!q.Since.IsZero() && md.CreatedAt.Before(q.Since)) ||
-			(!q.Until.IsZero() && !md.CreatedAt.Before(q.Until)) ||
-			(q.State != "" && md.State != q.State) {
-			continue
+	f := filter{mask: anyState, since: math.MinInt64, until: math.MaxInt64}
+	if q.State != "" {
+		if f.mask = stateBit(q.State); f.mask == 0 {
+			return out, nil
 		}
-		out = append(out, md.Delivery.Clone())
+	}
+	if !q.Since.IsZero() {
+		f.since = timeKey(q.Since)
+	}
+	if !q.Until.IsZero() {
+		f.until = timeKey(q.Until)
+	}
+	collect := func(md *memDelivery) bool {
+		if md.seq < before &&
+			(q.Workspace == "" || md.Workspace == q.Workspace) &&
+			(q.SubscriptionID == "" || md.SubscriptionID == q.SubscriptionID) &&
+			(q.EventID == "" || md.EventID == q.EventID) &&
+			(q.State == "" || md.State == q.State) &&
+			(q.Since.IsZero() || !md.CreatedAt.Before(q.Since)) &&
+			(q.Until.IsZero() || md.CreatedAt.Before(q.Until)) {
+			out = append(out, md.Delivery.Clone())
+		}
+		return len(out) < limit
+	}
+	size := func(l *logList) {
+		out = make([]Delivery, 0, min(limit, l.live(f.mask)))
+	}
+	switch {
+	case q.EventID != "":
+		e := m.events[q.EventID]
+		if e == nil {
+			return out, nil
+		}
+		for i := len(e.dlvs) - 1; i >= 0 && collect(e.dlvs[i]); i-- {
+		}
+	case q.SubscriptionID != "":
+		l := m.subLogs[q.SubscriptionID]
+		if l == nil || (q.Workspace != "" && !l.mixed && l.ws != q.Workspace) {
+			return out, nil
+		}
+		size(l)
+		l.walk(l.before(before), &f, collect)
+	case q.Workspace != "":
+		w := m.workspaces[q.Workspace]
+		if w == nil {
+			return out, nil
+		}
+		size(w.log)
+		w.log.walk(w.log.before(before), &f, collect)
+	default:
+		size(m.all)
+		m.all.walk(m.all.before(before), &f, collect)
 	}
 	return out, nil
 }
@@ -599,44 +768,32 @@ func (m *Memory) Deliveries(ctx context.Context, q DeliveryQuery) ([]Delivery, e
 func (m *Memory) Stats(ctx context.Context, workspace string, now time.Time) (Stats, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	overall := m.overall
+	subs, fig, log := m.subList, &m.overall, m.all
+	pending, held := m.pending, m.held
 	if workspace != "" {
-		overall = m.wsFigures[workspace].orZero()
+		w := m.workspaces[workspace]
+		if w == nil {
+			return Stats{Overall: Figures{}.HealthAt(now), Subscriptions: map[string]Health{}}, nil
+		}
+		subs, fig, log = w.subs, &w.fig, w.log
+		pending, held = w.pending, w.held
 	}
-	st := Stats{Overall: overall.Health(), Subscriptions: make(map[string]Health, len(m.subs))}
-	oldest := make(map[string]time.Time)
-	var oldestAll time.Time
-	for _, md := range m.due {
-		if workspace != "" && md.Workspace != workspace {
+	st := Stats{Overall: fig.HealthAt(now), Subscriptions: make(map[string]Health, len(subs))}
+	for _, s := range subs {
+		if s.deleted {
 			continue
 		}
-		if t, ok := oldest[md.SubscriptionID]; !ok || md.CreatedAt.Before(t) {
-			oldest[md.SubscriptionID] = md.CreatedAt
-		}
-		if oldestAll.IsZero() || md.CreatedAt.Before(oldestAll) {
-			oldestAll = md.CreatedAt
-		}
-	}
-	for _, s := range m.subList {
-		if workspace != "" && s.Workspace != workspace {
-			continue
-		}
-		var h Health
-		if f := m.figures[s.ID]; f != nil {
-			h = f.Health()
-		} else {
-			h = Figures{}.Health()
-		}
-		h.Pending, h.Held = m.pending[s.ID], m.held[s.ID]
-		if t, ok := oldest[s.ID]; ok {
-			h.OldestPendingAge = max(0, now.Sub(t))
+		h := s.fig.HealthAt(now)
+		h.Pending, h.Held = s.pending, s.held
+		if l := m.subLogs[s.ID]; l != nil && l.oldestPending() != nil {
+			md := l.oldestPending()
+			h.OldestPendingAge = max(0, now.Sub(md.CreatedAt))
 		}
 		st.Subscriptions[s.ID] = h
-		st.Overall.Pending += h.Pending
-		st.Overall.Held += h.Held
 	}
-	if !oldestAll.IsZero() {
-		st.Overall.OldestPendingAge = max(0, now.Sub(oldestAll))
+	st.Overall.Pending, st.Overall.Held = pending, held
+	if md := log.oldestPending(); md != nil {
+		st.Overall.OldestPendingAge = max(0, now.Sub(md.CreatedAt))
 	}
 	return st, nil
 }
@@ -651,109 +808,146 @@ func (m *Memory) Prune(ctx context.Context, req PruneRequest) (int, error) {
 // prune is Prune with m.mu held.
 func (m *Memory) prune(req PruneRequest) int {
 	n := 0
-	touched := make(map[string]bool) // events that lost a delivery
-	remove := func(md *memDelivery) bool {
-		if md.pruned || !md.State.Final() || (req.Limit > 0 && n >= req.Limit) {
-			return false
-		}
-		md.pruned = true
-		delete(m.deliveries, md.ID)
-		touched[md.EventID] = true
-		n++
-		return true
-	}
+	full := func() bool { return req.Limit > 0 && n >= req.Limit }
 	if !req.Before.IsZero() {
-		for _, md := range m.all {
-			if md.State.Final() && md.UpdatedAt.Before(req.Before) {
-				remove(md)
+		if !m.byAge {
+			// The first pruning by age: from now on finished deliveries are kept in
+			// order of their last update.
+			m.byAge = true
+			for _, md := range m.deliveries {
+				if md.State.Final() {
+					m.finished = append(m.finished, timeEntry{t: md.UpdatedAt, md: md})
+				}
+			}
+			m.finished.heapify()
+		}
+		for len(m.finished) > 0 && m.finished[0].t.Before(req.Before) && !full() {
+			e := m.finished.pop()
+			md := e.md
+			if md.pruned || !md.State.Final() || !md.UpdatedAt.Equal(e.t) {
+				continue // stale: pruned, redelivered or updated since
+			}
+			m.remove(md)
+			n++
+		}
+		// Events that never had a delivery go once they occurred before the cut-off
+		// (never without one, so that a recent event ID stays taken).
+		for len(m.bare) > 0 && m.bare[0].t.Before(req.Before) {
+			e := m.bare.pop().ev
+			if !e.had && !e.gone {
+				m.dropEvent(e)
 			}
 		}
 	}
 	if req.KeepPerSubscription > 0 {
-		for _, list := range m.bySub {
-			kept := 0
-			for i := len(list) - 1; i >= 0; i-- {
-				md := list[i]
-				if md.pruned || !md.State.Final() {
-					continue
+		all := filter{mask: finalStates, since: math.MinInt64, until: math.MaxInt64}
+		var batch []*memDelivery
+		for _, l := range m.subLogs {
+			extra := l.live(finalStates) - req.KeepPerSubscription
+			if extra <= 0 || full() {
+				continue
+			}
+			if req.Limit > 0 {
+				extra = min(extra, req.Limit-n)
+			}
+			batch = batch[:0]
+			l.walkOldest(&all, func(md *memDelivery) bool {
+				if md.State.Final() {
+					batch = append(batch, md)
 				}
-				if kept < req.KeepPerSubscription {
-					kept++
-					continue
-				}
-				remove(md)
+				return len(batch) < extra
+			})
+			for _, md := range batch {
+				m.remove(md)
+				n++
 			}
 		}
 	}
-	if n == 0 && req.Before.IsZero() {
-		return 0
-	}
-	gone := func(md *memDelivery) bool { return md.pruned }
-	m.all = slices.DeleteFunc(m.all, gone)
-	for k, list := range m.bySub {
-		if list = slices.DeleteFunc(list, gone); len(list) == 0 {
-			delete(m.bySub, k)
-		} else {
-			m.bySub[k] = list
-		}
-	}
-	for k, list := range m.byEvent {
-		if list = slices.DeleteFunc(list, gone); len(list) == 0 {
-			delete(m.byEvent, k)
-		} else {
-			m.byEvent[k] = list
-		}
-	}
-	// Events that no delivery refers to any more go with their last delivery; events that
-	// never had one go once they occurred before the cut-off (never without one, so that a
-	// recent event ID stays taken).
-	m.eventOrder = slices.DeleteFunc(m.eventOrder, func(id string) bool {
-		if len(m.byEvent[id]) > 0 {
-			return false
-		}
-		if !touched[id] && (req.Before.IsZero() || !m.events[id].OccurredAt.Before(req.Before)) {
-			return false
-		}
-		delete(m.events, id)
-		return true
-	})
 	return n
 }
 
-// dueAt is when the delivery is next due: its lease end while in flight.
-func (md *memDelivery) dueAt() time.Time {
-	if !md.LeasedUntil.IsZero() {
-		return md.LeasedUntil
+// remove prunes a finished delivery, and its event with its last delivery.
+func (m *Memory) remove(md *memDelivery) {
+	md.pruned = true
+	delete(m.deliveries, md.ID)
+	m.all.removed(md, md.State)
+	md.ws.log.removed(md, md.State)
+	l := md.slog
+	l.removed(md, md.State)
+	if l.live(anyState) == 0 && m.subs[md.SubscriptionID] == nil && m.subLogs[md.SubscriptionID] == l {
+		delete(m.subLogs, md.SubscriptionID) // a deleted subscription's log is all gone
 	}
-	return md.NextAttemptAt
+	e := md.ev
+	if i := slices.Index(e.dlvs, md); i >= 0 {
+		e.dlvs = slices.Delete(e.dlvs, i, i+1)
+	}
+	if len(e.dlvs) == 0 {
+		m.dropEvent(e)
+	}
 }
 
-// dueHeap orders pending deliveries by due time, then by age.
-type dueHeap []*memDelivery
-
-func (h dueHeap) Len() int { return len(h) }
-func (h dueHeap) Less(i, j int) bool {
-	a, b := h[i].dueAt(), h[j].dueAt()
-	if !a.Equal(b) {
-		return a.Before(b)
+func (m *Memory) dropEvent(e *memEvent) {
+	e.gone = true
+	if m.events[e.ID] == e {
+		delete(m.events, e.ID)
 	}
-	return h[i].seq < h[j].seq
 }
-func (h dueHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIdx = i
-	h[j].heapIdx = j
+
+// timeEntry is an entry of a timeHeap: a finished delivery (md) or an event (ev).
+type timeEntry struct {
+	t  time.Time
+	md *memDelivery
+	ev *memEvent
 }
-func (h *dueHeap) Push(x any) {
-	md := x.(*memDelivery)
-	md.heapIdx = len(*h)
-	*h = append(*h, md)
+
+// timeHeap is a heap of timeEntry, earliest first. Entries are never removed but by pop:
+// the reader recognises the stale ones.
+type timeHeap []timeEntry
+
+func (h *timeHeap) push(e timeEntry) {
+	*h = append(*h, e)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s[i].t.Before(s[p].t) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
 }
-func (h *dueHeap) Pop() any {
-	old := *h
-	md := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	md.heapIdx = -1
-	return md
+
+func (h *timeHeap) pop() timeEntry {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = timeEntry{}
+	*h = s[:n]
+	h.down(0)
+	return top
+}
+
+func (h timeHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		c := l
+		if r := l + 1; r < len(h) && h[r].t.Before(h[l].t) {
+			c = r
+		}
+		if !h[c].t.Before(h[i].t) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
+
+func (h timeHeap) heapify() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
 }

@@ -95,25 +95,15 @@ type subscriber struct {
 }
 
 // subscribers returns the subscriptions of a workspace whose patterns match eventType, in
-// creation order. It looks up only the patterns that can match (the name itself, "*", and
-// the name with one part replaced by "*"), within the workspace's part of the index.
+// creation order. It looks up only the patterns that can match (eventtypes.Patterns: the
+// name itself, "*", "<resource>.*", "*.<action>" and "*.<action>.<version>"), within the
+// workspace's part of the index.
 func (t *txn) subscribers(workspace, eventType string) []subscriber {
-	candidates := []string{eventType, "*"}
-	for i := range len(eventType) {
-		if eventType[i] == '.' {
-			candidates = append(candidates, eventType[:i+1]+"*", "*"+eventType[i:])
-		}
-	}
 	ws := pfx(workspace)
-	looked := make(map[string]bool, len(candidates))
 	seen := make(map[string]bool)
 	var out []subscriber
 	c := t.patterns.Cursor()
-	for _, p := range candidates {
-		if looked[p] || !eventtypes.Match(p, eventType) {
-			continue
-		}
-		looked[p] = true
+	for _, p := range eventtypes.Patterns(eventType) {
 		prefix := cat(ws, pfx(p))
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			id := string(k[len(prefix):])

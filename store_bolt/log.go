@@ -204,14 +204,14 @@ func (s *Store) Stats(ctx context.Context, workspace string, now time.Time) (sto
 		if err != nil {
 			return err
 		}
-		st = store.Stats{Overall: overall.Health(), Subscriptions: make(map[string]store.Health)}
+		st = store.Stats{Overall: overall.HealthAt(now), Subscriptions: make(map[string]store.Health)}
 		var oldestAll time.Time
 		err = t.forEachSub(workspace, func(r *subRecord) error {
 			f, err := figuresOf(t.figs, []byte(r.ID))
 			if err != nil {
 				return err
 			}
-			h := f.Health()
+			h := f.HealthAt(now)
 			h.Pending, h.Held = t.countsOf(r.ID)
 			prefix := append(pfx(r.ID), openPending)
 			if k, _ := t.open.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8 {

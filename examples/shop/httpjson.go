@@ -14,8 +14,9 @@ import (
 // maxRequestBody bounds every JSON request body.
 const maxRequestBody = 1 << 20
 
-// apiError is the JSON body of every error answer. Field names the offending field of the
-// request, in the request's own spelling ("url", "events"), when there is one.
+// apiError is the JSON body of every error answer of the shops' endpoints (the webhook
+// API has its own envelope). Field names the offending field of the request, in the
+// request's own spelling ("line_items"), when there is one.
 type apiError struct {
 	Error  string `json:"error"`
 	Field  string `json:"field,omitempty"`
@@ -32,15 +33,6 @@ func badField(field, reason string) error {
 	return &webhook.ValidationError{Field: field, Reason: reason}
 }
 
-// jsonFieldNames turns the field names of webhook.ValidationError, which are the Go names
-// of webhook.Subscription's fields or of the dispatcher's arguments, into the names this
-// API's JSON uses.
-var jsonFieldNames = map[string]string{
-	"ID": "id", "Name": "name", "URL": "url", "Events": "events", "Secret": "secret",
-	"PreviousSecret": "secret", "Headers": "headers", "Format": "format", "Status": "status",
-	"WhileInactive": "while_inactive", "eventTypes": "events",
-}
-
 // writeError answers err with the status it calls for: a *webhook.ValidationError is
 // 400 with the field, webhook.ErrNotFound 404, webhook.ErrInactive and errConflict 409,
 // webhook.ErrClosed (shutting down) 503, anything else 500 without detail.
@@ -48,11 +40,7 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 	var verr *webhook.ValidationError
 	switch {
 	case errors.As(err, &verr):
-		field := verr.Field
-		if name, ok := jsonFieldNames[field]; ok {
-			field = name
-		}
-		writeJSON(w, http.StatusBadRequest, apiError{Error: verr.Error(), Field: field, Reason: verr.Reason})
+		writeJSON(w, http.StatusBadRequest, apiError{Error: verr.Error(), Field: verr.Field, Reason: verr.Reason})
 	case errors.Is(err, webhook.ErrNotFound):
 		writeJSON(w, http.StatusNotFound, apiError{Error: err.Error()})
 	case errors.Is(err, webhook.ErrInactive), errors.Is(err, errConflict):

@@ -1,32 +1,34 @@
-// Command shop is a small e-commerce HTTP API (customers, products and orders, kept in
-// memory) that sends webhooks with github.com/shophooks/webhook: every change emits an
-// event, and merchants manage their webhooks under /admin.
+// Command shop is a small e-commerce platform that sends webhooks with
+// github.com/shophooks/webhook: several merchants each run a shop (customers, products and
+// orders, kept in memory), every change emits an event in the merchant's workspace, and
+// each merchant manages its own webhooks through the REST API of package api, mounted at
+// /api/v1 behind the merchant's API key.
 //
 // Run it with the webhook queue in a bbolt file, which survives restarts, or without -db
-// in memory:
+// in memory. SHOP_API_KEYS gives each merchant its API key (16 characters at least);
+// a merchant without one has a shop but no API access:
 //
-//	go run ./examples/shop -addr :8000 -db /tmp/shop-webhooks.db
+//	SHOP_API_KEYS=acme=key_acme_0123456789,globex=key_globex_0123456789 \
+//	  go run ./examples/shop -addr :8000 -merchants acme,globex -db /tmp/shop-webhooks.db
 //
 // With the receiver example on the same machine (-allow-private lets the shop deliver to
 // localhost, which it refuses by default):
 //
-//	SECRET=whsec_$(head -c 32 /dev/urandom | base64)
 //	go run ./examples/receiver -addr :8080 -secret "$SECRET" &
-//	go run ./examples/shop -addr :8000 -allow-private &
-//	curl -d '{"url":"http://localhost:8080/webhooks","events":["order.*"],"secret":"'"$SECRET"'"}' localhost:8000/admin/webhooks
-//	curl -d '{"email":"ann@example.com","name":"Ann"}' localhost:8000/customers      # -> "id": "cus_..."
-//	curl -d '{"title":"T-shirt","sku":"TEE-M","price_cents":1990,"inventory_quantity":10}' localhost:8000/products
-//	curl -d '{"customer_id":"cus_...","line_items":[{"product_id":"prod_...","quantity":2}]}' localhost:8000/orders
-//	curl -X POST localhost:8000/orders/ord_.../fulfil
-//	curl localhost:8000/admin/webhooks/sub_.../deliveries
+//	SHOP_API_KEYS=acme=key_acme_0123456789 go run ./examples/shop -addr :8000 -allow-private &
+//	curl -H 'Authorization: Bearer key_acme_0123456789' \
+//	  -d '{"url":"http://localhost:8080/webhooks","events":["order.*"],"secret":"'"$SECRET"'"}' \
+//	  localhost:8000/api/v1/workspaces/acme/webhooks
+//	curl -d '{"email":"ann@example.com","name":"Ann"}' localhost:8000/shops/acme/customers   # -> "id": "cus_..."
+//	curl -d '{"title":"T-shirt","sku":"TEE-M","price_cents":1990,"inventory_quantity":10}' localhost:8000/shops/acme/products
+//	curl -d '{"customer_id":"cus_...","line_items":[{"product_id":"prod_...","quantity":2}]}' localhost:8000/shops/acme/orders
+//	curl -X POST localhost:8000/shops/acme/orders/ord_.../fulfil
+//	curl -H 'Authorization: Bearer key_acme_0123456789' localhost:8000/api/v1/workspaces/acme/deliveries
 //
-// The shop's endpoints: POST /customers, POST /products, PATCH /products/{id}/inventory,
-// POST /orders, POST /orders/{id}/fulfil, POST /orders/{id}/cancel, and GET of each
-// resource by ID. The merchant's: POST and GET /admin/webhooks (filters: ?resource=
-// &event= &url= &status= &q=), GET, PUT and DELETE /admin/webhooks/{id}, POST
-// /admin/webhooks/{id}/activate, deactivate, rotate-secret and test, GET
-// /admin/webhooks/{id}/deliveries, POST /admin/deliveries/{id}/redeliver, GET
-// /admin/stats and GET /admin/event-types.
+// The shops' endpoints, under /shops/{merchant}: POST /customers, POST /products, PATCH
+// /products/{id}/inventory, POST /orders, POST /orders/{id}/fulfil, POST
+// /orders/{id}/cancel, and GET of each resource by ID. The webhook API's, under /api/v1:
+// see package api, or GET /api/v1/openapi.json. Webhook pages: /portal/ (portal.go).
 //
 // Stop it with Ctrl-C (SIGINT) or SIGTERM: it finishes the requests in progress and the
 // deliveries in flight, then exits.
@@ -42,11 +44,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/shophooks/webhook"
-	"github.com/shophooks/webhook/eventtypes"
+	"github.com/shophooks/webhook/api"
 	"github.com/shophooks/webhook/store"
 	storebolt "github.com/shophooks/webhook/store_bolt"
 )
@@ -54,25 +57,34 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		slog.Error("shop: " + err.Error())
 		os.Exit(1)
 	}
 }
 
-// run parses the flags, serves until ctx ends, then shuts down in order.
-func run(ctx context.Context, args []string, logOut io.Writer) error {
+// run parses the flags, serves until ctx ends, then shuts down in order. getenv reads
+// the environment (SHOP_API_KEYS).
+func run(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer) error {
 	fs := flag.NewFlagSet("shop", flag.ContinueOnError)
 	var (
 		addr         = fs.String("addr", ":8000", "address to listen on")
 		dbPath       = fs.String("db", "", "bbolt file of the webhook queue and log (empty: in memory, lost at exit)")
 		allowPrivate = fs.Bool("allow-private", false, "deliver to loopback and private addresses too (development only)")
 		retention    = fs.Duration("retention", 7*24*time.Hour, "how long finished deliveries stay in the log")
+		merchantList = fs.String("merchants", "acme,globex", "the platform's merchants, comma-separated: each has a shop and a webhook workspace")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
+	ms, err := parseMerchants(*merchantList, getenv("SHOP_API_KEYS"))
+	if err != nil {
+		return err
+	}
+	if len(ms.keys) == 0 {
+		log.Warn("shop: SHOP_API_KEYS is empty: the webhook API refuses every request")
+	}
 
 	st, closeStore, err := openStore(*dbPath, *retention)
 	if err != nil {
@@ -85,8 +97,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		}
 	}()
 
-	cat := eventtypes.Default()
-	opts := []webhook.Option{webhook.WithCatalog(cat), webhook.WithLogger(log)}
+	opts := []webhook.Option{webhook.WithLogger(log)}
 	if *allowPrivate {
 		opts = append(opts, webhook.AllowPrivateNetworks())
 	}
@@ -97,7 +108,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 
 	srv := &http.Server{
 		Addr:              *addr,
-		Handler:           newHandler(d, cat, log),
+		Handler:           newHandler(&platform{d: d, log: log, merchants: ms}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -108,7 +119,7 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		_ = d.Close(ctx)
 		return err
 	}
-	log.Info("shop: listening", "addr", ln.Addr().String(), "db", *dbPath)
+	log.Info("shop: listening", "addr", ln.Addr().String(), "db", *dbPath, "merchants", strings.Join(ms.names, ","))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
@@ -143,11 +154,21 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// newHandler routes the shop's and the merchant's endpoints.
-func newHandler(d *webhook.Dispatcher, cat *eventtypes.Catalog, log *slog.Logger) http.Handler {
+// platform is what the handlers share: the dispatcher, the log and the merchants.
+type platform struct {
+	d         *webhook.Dispatcher
+	log       *slog.Logger
+	merchants merchants
+}
+
+// newHandler routes the shops' endpoints (/shops/{merchant}/...) and the webhook API
+// (/api/v1/...). Another surface mounts with one more line here.
+func newHandler(p *platform) http.Handler {
 	mux := http.NewServeMux()
-	NewShop(d, log).routes(mux)
-	(&Admin{d: d, cat: cat, log: log}).routes(mux)
+	NewShop(p.d, p.log, p.merchants).routes(mux)
+	mux.Handle("/api/v1/", http.StripPrefix("/api/v1",
+		api.New(p.d, api.WithAuth(p.merchants.auth), api.WithLogger(p.log))))
+	mountPortal(mux, p.d, p.log, p.merchants.names...) // the merchants' webhook pages at /portal/: see portal.go
 	return mux
 }
 

@@ -18,6 +18,7 @@ import (
 // Customer is a shop's customer.
 type Customer struct {
 	ID        string    `json:"id"`
+	Shop      string    `json:"shop"`
 	Email     string    `json:"email"`
 	Name      string    `json:"name"`
 	Version   int       `json:"version"`
@@ -28,6 +29,7 @@ type Customer struct {
 // Product is an item for sale, with its stock.
 type Product struct {
 	ID                string    `json:"id"`
+	Shop              string    `json:"shop"`
 	SKU               string    `json:"sku"`
 	Title             string    `json:"title"`
 	PriceCents        int64     `json:"price_cents"`
@@ -48,6 +50,7 @@ type LineItem struct {
 // Order is a customer's order.
 type Order struct {
 	ID                string                      `json:"id"`
+	Shop              string                      `json:"shop"`
 	CustomerID        string                      `json:"customer_id"`
 	LineItems         []LineItem                  `json:"line_items"`
 	TotalCents        int64                       `json:"total_cents"`
@@ -70,11 +73,13 @@ type InventoryChange struct {
 	UpdatedAt         time.Time `json:"updated_at"`
 }
 
-// Shop is the shop's state, in memory, and its HTTP handlers. It is safe for concurrent
-// use.
+// Shop is the state of every merchant's shop, in memory, and their HTTP handlers. Each
+// resource belongs to one merchant's shop and is reached only under its path. It is safe
+// for concurrent use.
 type Shop struct {
-	d   *webhook.Dispatcher
-	log *slog.Logger
+	d         *webhook.Dispatcher
+	log       *slog.Logger
+	merchants merchants
 
 	mu        sync.Mutex
 	customers map[string]Customer
@@ -82,10 +87,11 @@ type Shop struct {
 	orders    map[string]Order
 }
 
-// NewShop returns an empty shop that emits its events to d.
-func NewShop(d *webhook.Dispatcher, log *slog.Logger) *Shop {
+// NewShop returns the merchants' empty shops; each emits its events to d in the
+// merchant's workspace.
+func NewShop(d *webhook.Dispatcher, log *slog.Logger, ms merchants) *Shop {
 	return &Shop{
-		d: d, log: log,
+		d: d, log: log, merchants: ms,
 		customers: make(map[string]Customer),
 		products:  make(map[string]Product),
 		orders:    make(map[string]Order),
@@ -93,18 +99,35 @@ func NewShop(d *webhook.Dispatcher, log *slog.Logger) *Shop {
 }
 
 func (s *Shop) routes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /customers", s.createCustomer)
-	mux.HandleFunc("GET /customers/{id}", s.getCustomer)
-	mux.HandleFunc("POST /products", s.createProduct)
-	mux.HandleFunc("GET /products/{id}", s.getProduct)
-	mux.HandleFunc("PATCH /products/{id}/inventory", s.setInventory)
-	mux.HandleFunc("POST /orders", s.createOrder)
-	mux.HandleFunc("GET /orders/{id}", s.getOrder)
-	mux.HandleFunc("POST /orders/{id}/fulfil", s.fulfilOrder)
-	mux.HandleFunc("POST /orders/{id}/cancel", s.cancelOrder)
+	for pattern, h := range map[string]http.HandlerFunc{
+		"POST /customers":                s.createCustomer,
+		"GET /customers/{id}":            s.getCustomer,
+		"POST /products":                 s.createProduct,
+		"GET /products/{id}":             s.getProduct,
+		"PATCH /products/{id}/inventory": s.setInventory,
+		"POST /orders":                   s.createOrder,
+		"GET /orders/{id}":               s.getOrder,
+		"POST /orders/{id}/fulfil":       s.fulfilOrder,
+		"POST /orders/{id}/cancel":       s.cancelOrder,
+	} {
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.Handle(method+" /shops/{shop}"+path, s.merchantOnly(h))
+	}
 }
 
-// emit tells the subscribers that typ happened to a resource. The handlers call it after
+// merchantOnly answers 404 for a shop that is not one of the platform's merchants.
+func (s *Shop) merchantOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.merchants.has(r.PathValue("shop")) {
+			writeError(w, s.log, notFound("shop", r.PathValue("shop")))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// emit tells the subscribers of the request's shop (its merchant's webhook workspace) that
+// typ happened to a resource. The handlers call it after
 // the change is made and visible, never before:
 //   - an event states a fact: when the change is refused (out of stock, a conflict) or
 //     fails, no subscriber may hear of it;
@@ -128,7 +151,7 @@ func (s *Shop) emit(r *http.Request, typ, resourceID string, version int, data a
 	// The change is made: a client that hangs up must not keep its event from being stored.
 	ctx := context.WithoutCancel(r.Context())
 	id := fmt.Sprintf("%s/v%d/%s", resourceID, version, typ)
-	if _, err := s.d.Emit(ctx, typ, data, webhook.WithEventID(id)); err != nil {
+	if _, err := s.d.Emit(ctx, typ, data, webhook.WithEventID(id), webhook.InWorkspace(r.PathValue("shop"))); err != nil {
 		// The change stands; the event is lost (see the outbox above).
 		s.log.Error("shop: emitting an event", "type", typ, "event", id, "err", err)
 	}
@@ -148,7 +171,7 @@ func (s *Shop) createCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now().UTC()
-	c := Customer{ID: store.NewID("cus"), Email: in.Email, Name: in.Name, Version: 1, CreatedAt: now, UpdatedAt: now}
+	c := Customer{ID: store.NewID("cus"), Shop: r.PathValue("shop"), Email: in.Email, Name: in.Name, Version: 1, CreatedAt: now, UpdatedAt: now}
 	s.mu.Lock()
 	s.customers[c.ID] = c
 	s.mu.Unlock()
@@ -180,7 +203,7 @@ func (s *Shop) createProduct(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now().UTC()
-	p := Product{ID: store.NewID("prod"), SKU: in.SKU, Title: in.Title, PriceCents: in.PriceCents,
+	p := Product{ID: store.NewID("prod"), Shop: r.PathValue("shop"), SKU: in.SKU, Title: in.Title, PriceCents: in.PriceCents,
 		InventoryQuantity: in.InventoryQuantity, Version: 1, CreatedAt: now, UpdatedAt: now}
 	s.mu.Lock()
 	s.products[p.ID] = p
@@ -204,7 +227,7 @@ func (s *Shop) setInventory(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	p, ok := s.products[r.PathValue("id")]
-	if !ok {
+	if !ok || p.Shop != r.PathValue("shop") {
 		s.mu.Unlock()
 		writeError(w, s.log, notFound("product", r.PathValue("id")))
 		return
@@ -251,12 +274,12 @@ func (s *Shop) createOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now().UTC()
-	o := Order{ID: store.NewID("ord"), CustomerID: in.CustomerID, Currency: cmp.Or(in.Currency, "EUR"),
+	o := Order{ID: store.NewID("ord"), Shop: r.PathValue("shop"), CustomerID: in.CustomerID, Currency: cmp.Or(in.Currency, "EUR"),
 		Status: eventtypes.OrderStatePending, FulfillmentStatus: eventtypes.FulfillmentStateNotFulfilled,
 		Version: 1, CreatedAt: now, UpdatedAt: now}
 
 	s.mu.Lock()
-	if _, ok := s.customers[in.CustomerID]; !ok {
+	if c, ok := s.customers[in.CustomerID]; !ok || c.Shop != o.Shop {
 		s.mu.Unlock()
 		writeError(w, s.log, badField("customer_id", "names no customer"))
 		return
@@ -266,7 +289,7 @@ func (s *Shop) createOrder(w http.ResponseWriter, r *http.Request) {
 	for _, li := range in.LineItems {
 		p, ok := s.products[li.ProductID]
 		switch {
-		case !ok:
+		case !ok || p.Shop != o.Shop:
 			s.mu.Unlock()
 			writeError(w, s.log, badField("line_items", fmt.Sprintf("product %q does not exist", li.ProductID)))
 			return
@@ -303,7 +326,7 @@ func (s *Shop) createOrder(w http.ResponseWriter, r *http.Request) {
 func (s *Shop) fulfilOrder(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	o, ok := s.orders[r.PathValue("id")]
-	if !ok {
+	if !ok || o.Shop != r.PathValue("shop") {
 		s.mu.Unlock()
 		writeError(w, s.log, notFound("order", r.PathValue("id")))
 		return
@@ -332,7 +355,7 @@ func (s *Shop) fulfilOrder(w http.ResponseWriter, r *http.Request) {
 func (s *Shop) cancelOrder(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	o, ok := s.orders[r.PathValue("id")]
-	if !ok {
+	if !ok || o.Shop != r.PathValue("shop") {
 		s.mu.Unlock()
 		writeError(w, s.log, notFound("order", r.PathValue("id")))
 		return
@@ -368,23 +391,24 @@ func (s *Shop) cancelOrder(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Shop) getCustomer(w http.ResponseWriter, r *http.Request) {
-	get(w, s, "customer", s.customers, r.PathValue("id"))
+	get(w, r, s, "customer", s.customers, func(c Customer) string { return c.Shop })
 }
 
 func (s *Shop) getProduct(w http.ResponseWriter, r *http.Request) {
-	get(w, s, "product", s.products, r.PathValue("id"))
+	get(w, r, s, "product", s.products, func(p Product) string { return p.Shop })
 }
 
 func (s *Shop) getOrder(w http.ResponseWriter, r *http.Request) {
-	get(w, s, "order", s.orders, r.PathValue("id"))
+	get(w, r, s, "order", s.orders, func(o Order) string { return o.Shop })
 }
 
-// get answers the resource with that ID from m, or 404.
-func get[T any](w http.ResponseWriter, s *Shop, kind string, m map[string]T, id string) {
+// get answers the resource of the request's shop with the request's ID from m, or 404.
+func get[T any](w http.ResponseWriter, r *http.Request, s *Shop, kind string, m map[string]T, shopOf func(T) string) {
+	id := r.PathValue("id")
 	s.mu.Lock()
 	v, ok := m[id]
 	s.mu.Unlock()
-	if !ok {
+	if !ok || shopOf(v) != r.PathValue("shop") {
 		writeError(w, s.log, notFound(kind, id))
 		return
 	}

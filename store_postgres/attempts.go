@@ -1,0 +1,553 @@
+package storepg
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/shophooks/webhook/store"
+)
+
+// maxRecordBatch caps the RecordAttempt calls that share one transaction.
+const maxRecordBatch = 128
+
+// figureShards is the number of rows the workspace and overall figures are spread over.
+const figureShards = 16
+
+var (
+	// qRecord appends an attempt to a delivery and moves it to its next state, as
+	// RecordAttempt says: a delivery no longer pending keeps its state; a retry of a
+	// delivery whose subscription is gone is cancelled, one whose subscription is inactive
+	// is held or cancelled. A retry writes a hint for the claims.
+	qRecord = query(`
+WITH cur AS (
+    SELECT d.seq, d.workspace, d.sub_id, s.state, s.attempts,
+           sub.id IS NOT NULL AS sub_exists,
+           coalesce(sub.status, '') AS sub_status, coalesce(sub.while_inactive, '') AS while_inactive
+    FROM {{schema}}.deliveries d
+    JOIN {{schema}}.delivery_state s ON s.seq = d.seq
+    LEFT JOIN {{schema}}.subscriptions sub ON sub.id = d.sub_id
+    WHERE d.id = $1
+    FOR UPDATE OF s
+),
+nxt AS (
+    SELECT cur.*, CASE
+        WHEN cur.state <> 'pending' THEN cur.state
+        WHEN NOT cur.sub_exists THEN 'cancelled'
+        WHEN $2::text = 'pending' AND cur.sub_status <> 'active' THEN
+            CASE WHEN cur.while_inactive = 'hold' THEN 'held' ELSE 'cancelled' END
+        ELSE $2::text END AS new_state
+    FROM cur
+),
+att AS (
+    INSERT INTO {{schema}}.attempts (delivery_seq, n, number, sent_at, duration, status_code, response_body,
+                                     error, error_kind, outcome, next_attempt_at, test)
+    SELECT nxt.seq, nxt.attempts + 1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM nxt
+),
+upd AS (
+    UPDATE {{schema}}.delivery_state s SET
+        state = nxt.new_state,
+        attempts = nxt.attempts + 1,
+        updated_at = $4::timestamptz,
+        next_attempt_at = CASE WHEN nxt.new_state = 'pending' THEN $3::timestamptz END,
+        finished_at = CASE WHEN nxt.new_state IN ('succeeded', 'failed', 'cancelled') THEN $4::timestamptz END
+    FROM nxt WHERE s.seq = nxt.seq
+    RETURNING s.*
+),
+dequeue AS (
+    DELETE FROM {{schema}}.queue q USING nxt WHERE q.seq = nxt.seq AND nxt.new_state <> 'pending'
+),
+requeue AS (
+    UPDATE {{schema}}.queue q SET due_at = $3::timestamptz, leased_until = NULL
+    FROM nxt WHERE q.seq = nxt.seq AND nxt.new_state = 'pending'
+),
+hint AS (
+    INSERT INTO {{schema}}.hints (sub_id, due)
+    SELECT nxt.sub_id, $3::timestamptz FROM nxt WHERE nxt.new_state = 'pending'
+)
+SELECT nxt.state, nxt.sub_exists,
+       CASE WHEN nxt.attempts > 0 THEN (
+           SELECT json_agg(json_build_object('number', a.number, 'sent_at', a.sent_at, 'duration', a.duration,
+               'status_code', a.status_code, 'response_body', encode(a.response_body, 'base64'),
+               'error', encode(a.error, 'base64'), 'error_kind', a.error_kind, 'outcome', a.outcome,
+               'next_attempt_at', a.next_attempt_at, 'test', a.test) ORDER BY a.n)
+           FROM {{schema}}.attempts a WHERE a.delivery_seq = nxt.seq) END,
+       ` + dlvCols + `
+FROM nxt JOIN upd s ON s.seq = nxt.seq JOIN {{schema}}.deliveries d ON d.seq = nxt.seq
+CROSS JOIN (SELECT NULL::timestamptz AS leased_until) q`)
+
+	// qDeactivateFor deactivates the subscription of delivery $1 unless it is inactive
+	// already, and holds or cancels its pending deliveries not in flight.
+	qDeactivateFor = query(`
+WITH sub AS (
+    UPDATE {{schema}}.subscriptions s
+    SET status = 'inactive', status_reason = $2, status_changed_at = $3, updated_at = $3
+    FROM {{schema}}.deliveries d
+    WHERE d.id = $1 AND s.id = d.sub_id AND s.status <> 'inactive'
+    RETURNING s.id, s.while_inactive
+),
+gone AS (
+    DELETE FROM {{schema}}.queue q USING sub WHERE q.sub_id = sub.id AND q.leased_until IS NULL
+    RETURNING q.seq, sub.while_inactive = 'hold' AS hold
+)
+UPDATE {{schema}}.delivery_state x
+SET state = CASE WHEN gone.hold THEN 'held' ELSE 'cancelled' END,
+    next_attempt_at = NULL, updated_at = $3, finished_at = CASE WHEN gone.hold THEN NULL ELSE $3::timestamptz END
+FROM gone WHERE x.seq = gone.seq`)
+
+	// qDeleteFor deletes the subscription of delivery $1, as DeleteSubscription does, and
+	// answers its ID.
+	qDeleteFor = query(`
+WITH sub AS (
+    DELETE FROM {{schema}}.subscriptions s USING {{schema}}.deliveries d
+    WHERE d.id = $1 AND s.id = d.sub_id
+    RETURNING s.id
+),` + cancelOpen + `
+
+figures AS (
+    DELETE FROM {{schema}}.figures f USING sub WHERE f.scope = 's' AND f.key = sub.id
+),
+head AS (
+    DELETE FROM {{schema}}.heads h USING sub WHERE h.sub_id = sub.id
+)
+SELECT id FROM sub`)
+
+	// qAddFigures adds a batch's figures to their rows, in key order (so that concurrent
+	// batches lock them in the same order). reset says that the batch had a success,
+	// which ended the failure run before the batch's own. A subscription's row is written
+	// only while the subscription exists.
+	qAddFigures = query(`
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[], $5::bigint[], $6::bigint[],
+                         $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]::jsonb[], $11::text[]::jsonb[],
+                         $12::bigint[], $13::timestamptz[], $14::boolean[])
+        AS t(scope, key, shard, attempts, succeeded, failed, deliveries_succeeded, deliveries_failed,
+             duration_sum, errors, buckets, run_count, run_since, reset)
+)
+INSERT INTO {{schema}}.figures AS f (scope, key, shard, attempts, succeeded, failed, deliveries_succeeded,
+    deliveries_failed, duration_sum, errors, buckets, run_count, run_since)
+SELECT i.scope, i.key, i.shard, i.attempts, i.succeeded, i.failed, i.deliveries_succeeded, i.deliveries_failed,
+       i.duration_sum, i.errors, i.buckets, i.run_count, i.run_since
+FROM input i
+WHERE i.scope <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = i.key)
+ORDER BY i.scope, i.key, i.shard
+ON CONFLICT (scope, key, shard) DO UPDATE SET
+    attempts = f.attempts + EXCLUDED.attempts,
+    succeeded = f.succeeded + EXCLUDED.succeeded,
+    failed = f.failed + EXCLUDED.failed,
+    deliveries_succeeded = f.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
+    deliveries_failed = f.deliveries_failed + EXCLUDED.deliveries_failed,
+    duration_sum = f.duration_sum + EXCLUDED.duration_sum,
+    errors = {{schema}}.add_counts(f.errors, EXCLUDED.errors),
+    buckets = {{schema}}.add_counts(f.buckets, EXCLUDED.buckets),
+    run_count = CASE WHEN (SELECT i.reset FROM input i
+                           WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
+                THEN EXCLUDED.run_count ELSE f.run_count + EXCLUDED.run_count END,
+    run_since = CASE WHEN f.run_count = 0 OR (SELECT i.reset FROM input i
+                           WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
+                THEN EXCLUDED.run_since ELSE f.run_since END`)
+)
+
+// qAddSlots adds a batch's time slots (store.Figures' Recent and Daily) to their rows, in
+// key order; qDropSlots removes the slots no window reaches any more.
+var (
+	qAddSlots = query(`
+INSERT INTO {{schema}}.figure_slots AS f (scope, key, width, start, shard, attempts, succeeded,
+    deliveries_succeeded, deliveries_failed, errors, duration_sum, max_duration)
+SELECT t.scope, t.key, t.width, t.start, t.shard, t.attempts, t.succeeded, t.deliveries_succeeded,
+       t.deliveries_failed, t.errors, t.duration_sum, t.max_duration
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::smallint[], $6::bigint[], $7::bigint[],
+            $8::bigint[], $9::bigint[], $10::text[]::jsonb[], $11::bigint[], $12::bigint[])
+    AS t(scope, key, width, start, shard, attempts, succeeded, deliveries_succeeded, deliveries_failed,
+         errors, duration_sum, max_duration)
+WHERE t.scope <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = t.key)
+ORDER BY t.scope, t.key, t.width, t.start, t.shard
+ON CONFLICT (scope, key, width, start, shard) DO UPDATE SET
+    attempts = f.attempts + EXCLUDED.attempts,
+    succeeded = f.succeeded + EXCLUDED.succeeded,
+    deliveries_succeeded = f.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
+    deliveries_failed = f.deliveries_failed + EXCLUDED.deliveries_failed,
+    errors = {{schema}}.add_counts(f.errors, EXCLUDED.errors),
+    duration_sum = f.duration_sum + EXCLUDED.duration_sum,
+    max_duration = greatest(f.max_duration, EXCLUDED.max_duration)`)
+	qDropSlots = query(`DELETE FROM {{schema}}.figure_slots WHERE start < $1`)
+)
+
+// slotRows are the columns of qAddSlots.
+type slotRows struct {
+	scopes, keys, widths                        []string
+	starts                                      []time.Time
+	shards                                      []int16
+	attempts, succeeded, dsucc, dfail, sums, mx []int64
+	errs                                        []string
+}
+
+func (r *slotRows) add(k figKey, width string, slots []store.Slot) {
+	for _, sl := range slots {
+		r.scopes, r.keys, r.widths = append(r.scopes, k.scope), append(r.keys, k.key), append(r.widths, width)
+		r.starts, r.shards = append(r.starts, sl.Start), append(r.shards, k.shard)
+		r.attempts, r.succeeded = append(r.attempts, sl.Attempts), append(r.succeeded, sl.Succeeded)
+		r.dsucc, r.dfail = append(r.dsucc, sl.DeliveriesSucceeded), append(r.dfail, sl.DeliveriesFailed)
+		r.sums, r.mx = append(r.sums, int64(sl.DurationSum)), append(r.mx, int64(sl.MaxDuration))
+		r.errs = append(r.errs, errorCounts(sl.ErrorsByKind))
+	}
+}
+
+// RecordAttempt implements store.Store. Concurrent calls share one transaction (group
+// commit), which is committed (synchronously) before they return.
+func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (store.Delivery, error) {
+	return s.records.do(ctx, rec)
+}
+
+// recordResult is what one record led to.
+type recordResult struct {
+	d   store.Delivery
+	err error // only ErrNotFound: other errors fail the whole transaction
+}
+
+// recordBatch records the calls' attempts in one transaction. If it fails, each runs in
+// its own, so that one failure fails only its own call.
+func (s *Store) recordBatch(ctx context.Context, calls []*call[store.AttemptRecord, store.Delivery]) func(context.Context) {
+	recs := make([]store.AttemptRecord, len(calls))
+	for i, c := range calls {
+		recs[i] = c.req
+	}
+	res, err := s.recordTx(ctx, recs)
+	if err == nil {
+		for i, c := range calls {
+			c.res, c.err = res[i].d, res[i].err
+		}
+		return nil
+	}
+	if len(calls) == 1 {
+		calls[0].err = wrap(err)
+		return nil
+	}
+	for _, c := range calls {
+		res, err := s.recordTx(ctx, []store.AttemptRecord{c.req})
+		if err != nil {
+			c.err = wrap(err)
+			continue
+		}
+		c.res, c.err = res[0].d, res[0].err
+	}
+	return nil
+}
+
+// recordTx applies recs in one transaction, committed without waiting for the disk (a
+// record lost to a crash of the database server means the delivery is sent again), run
+// again when PostgreSQL aborted it for a deadlock.
+func (s *Store) recordTx(ctx context.Context, recs []store.AttemptRecord) ([]recordResult, error) {
+	for try := 0; ; try++ {
+		res, err := func() ([]recordResult, error) {
+			p, err := s.beginPipe(ctx, true)
+			if err != nil {
+				return nil, err
+			}
+			defer p.release()
+			return s.record(ctx, p, recs)
+		}()
+		if err != nil && retryable(err) && try < 2 {
+			continue
+		}
+		return res, err
+	}
+}
+
+// slotsKept is how long time slots are kept: longer than the longest window.
+const slotsKept = 26 * time.Hour
+
+// figKey names one row of figures.
+type figKey struct {
+	scope string
+	key   string
+	shard int16
+}
+
+// figDelta is what a batch adds to one row of figures.
+type figDelta struct {
+	f     store.Figures
+	reset bool // an attempt succeeded: the stored failure run ended
+}
+
+// record applies recs in order in p, and commits: two round trips.
+func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord) ([]recordResult, error) {
+	b := &pgx.Batch{}
+	for _, rec := range recs {
+		a := rec.Attempt
+		end := a.SentAt.Add(a.Duration)
+		next := rec.NextAttemptAt
+		if rec.State == store.DeliveryPending && next.IsZero() {
+			next = end
+		}
+		b.Queue(s.sql(qRecord), rec.DeliveryID, string(rec.State), nullTime(next), end,
+			int32(a.Number), a.SentAt, int64(a.Duration), int32(a.StatusCode), []byte(a.ResponseBody), []byte(a.Error),
+			string(a.ErrorKind), string(a.Outcome), nullTime(a.NextAttemptAt), a.Test)
+		switch rec.Action {
+		case store.ActionDeactivate:
+			b.Queue(s.sql(qDeactivateFor), rec.DeliveryID, rec.Reason, end)
+		case store.ActionDelete:
+			b.Queue(s.sql(qDeleteFor), rec.DeliveryID, end)
+		}
+	}
+	br, err := p.send(ctx, b, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]recordResult, len(recs))
+	shard := int16(rand.N(figureShards))
+	deltas := make(map[figKey]*figDelta)
+	add := func(k figKey, a store.Attempt, ended store.DeliveryState) {
+		d := deltas[k]
+		if d == nil {
+			d = &figDelta{}
+			deltas[k] = d
+		}
+		d.f.Observe(a, ended)
+		d.reset = d.reset || a.Succeeded()
+	}
+	deleted := make(map[string]bool) // subscriptions deleted by this batch
+	for i, rec := range recs {
+		var before string
+		var subExists bool
+		var prev []byte
+		r, err := scanDelivery(rowWithFirsts{br.QueryRow(), []any{&before, &subExists, &prev}})
+		found := err == nil
+		if errors.Is(err, pgx.ErrNoRows) {
+			out[i].err = notFound("delivery", rec.DeliveryID)
+		} else if err != nil {
+			br.Close()
+			return nil, err
+		}
+		if found {
+			if r.d.Attempts, err = decodeAttempts(prev); err != nil {
+				br.Close()
+				return nil, err
+			}
+			a := rec.Attempt // as stored: to the microsecond
+			a.SentAt, a.NextAttemptAt = a.SentAt.Truncate(time.Microsecond), a.NextAttemptAt.Truncate(time.Microsecond)
+			r.d.Attempts = append(r.d.Attempts, a)
+		}
+		switch rec.Action {
+		case store.ActionDeactivate:
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return nil, err
+			}
+		case store.ActionDelete:
+			var gone string
+			err := br.QueryRow().Scan(&gone)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				br.Close()
+				return nil, err
+			}
+			if err == nil {
+				deleted[gone] = true
+			}
+		}
+		if !found {
+			continue
+		}
+		out[i].d = r.d
+		if rec.Attempt.Test {
+			continue
+		}
+		// The delivery counts as succeeded or failed only if this attempt finished it.
+		ended := r.d.State
+		if string(ended) == before {
+			ended = ""
+		}
+		if subExists && !deleted[r.d.SubscriptionID] {
+			add(figKey{"s", r.d.SubscriptionID, 0}, rec.Attempt, ended)
+		}
+		add(figKey{"w", r.d.Workspace, shard}, rec.Attempt, ended)
+		add(figKey{"o", "", shard}, rec.Attempt, ended)
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	for k := range deltas {
+		if k.scope == "s" && deleted[k.key] {
+			delete(deltas, k)
+		}
+	}
+	// In key order, so that concurrent batches lock the rows in the same order.
+	keys := make([]figKey, 0, len(deltas))
+	for k := range deltas {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b figKey) int {
+		return cmp.Or(cmp.Compare(a.scope, b.scope), cmp.Compare(a.key, b.key), cmp.Compare(a.shard, b.shard))
+	})
+	fb := &pgx.Batch{}
+	if len(keys) > 0 {
+		n := len(keys)
+		scopes, names := make([]string, n), make([]string, n)
+		shards := make([]int16, n)
+		attempts, succeeded, failed := make([]int64, n), make([]int64, n), make([]int64, n)
+		dsucc, dfail, durations := make([]int64, n), make([]int64, n), make([]int64, n)
+		errs, buckets := make([]string, n), make([]string, n)
+		runs, resets := make([]int64, n), make([]bool, n)
+		since := make([]*time.Time, n)
+		for i, k := range keys {
+			d := deltas[k]
+			f := d.f
+			scopes[i], names[i], shards[i] = k.scope, k.key, k.shard
+			attempts[i], succeeded[i], failed[i] = f.Attempts, f.Succeeded, f.Failed
+			dsucc[i], dfail[i], durations[i] = f.DeliveriesSucceeded, f.DeliveriesFailed, int64(f.DurationSum)
+			errs[i], buckets[i] = errorCounts(f.ErrorsByKind), bucketCounts(f.Buckets)
+			runs[i], since[i], resets[i] = f.Run.Count, nullTime(f.Run.Since), d.reset
+		}
+		fb.Queue(s.sql(qAddFigures), scopes, names, shards, attempts, succeeded, failed, dsucc, dfail, durations,
+			errs, buckets, runs, since, resets)
+		var sr slotRows
+		for _, k := range keys {
+			sr.add(k, "r", deltas[k].f.Recent)
+			sr.add(k, "d", deltas[k].f.Daily)
+		}
+		if len(sr.scopes) > 0 {
+			fb.Queue(s.sql(qAddSlots), sr.scopes, sr.keys, sr.widths, sr.starts, sr.shards, sr.attempts,
+				sr.succeeded, sr.dsucc, sr.dfail, sr.errs, sr.sums, sr.mx)
+		}
+		if rand.N(256) == 0 {
+			fb.Queue(s.sql(qDropSlots), time.Now().Add(-slotsKept))
+		}
+	}
+	queued := fb.Len() // before send, which may queue the commit
+	fr, err := p.send(ctx, fb, true)
+	if err != nil {
+		return nil, err
+	}
+	for range queued {
+		if _, err := fr.Exec(); err != nil {
+			fr.Close()
+			return nil, err
+		}
+	}
+	if err := p.end(fr, true); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeAttempts reads the attempts qRecord answers as JSON (none: NULL).
+func decodeAttempts(raw []byte) ([]store.Attempt, error) {
+	if raw == nil {
+		return []store.Attempt{}, nil
+	}
+	var rows []struct {
+		Number        int        `json:"number"`
+		SentAt        time.Time  `json:"sent_at"`
+		Duration      int64      `json:"duration"`
+		StatusCode    int        `json:"status_code"`
+		ResponseBody  []byte     `json:"response_body"` // base64
+		Error         []byte     `json:"error"`         // base64
+		ErrorKind     string     `json:"error_kind"`
+		Outcome       string     `json:"outcome"`
+		NextAttemptAt *time.Time `json:"next_attempt_at"`
+		Test          bool       `json:"test"`
+	}
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, fmt.Errorf("storepg: decoding attempts: %w", err)
+	}
+	out := make([]store.Attempt, len(rows))
+	for i, r := range rows {
+		out[i] = store.Attempt{Number: r.Number, SentAt: r.SentAt.UTC(), Duration: time.Duration(r.Duration),
+			StatusCode: r.StatusCode, ResponseBody: string(r.ResponseBody), Error: string(r.Error),
+			ErrorKind: store.ErrorKind(r.ErrorKind), Outcome: store.Outcome(r.Outcome), Test: r.Test}
+		if r.NextAttemptAt != nil {
+			out[i].NextAttemptAt = r.NextAttemptAt.UTC()
+		}
+	}
+	return out, nil
+}
+
+// errorCounts and bucketCounts are the JSON objects figures keep counts in.
+func errorCounts(m map[store.ErrorKind]int64) string {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[string(k)] = v
+	}
+	b, _ := json.Marshal(out) // a map of numbers always encodes
+	return string(b)
+}
+
+func bucketCounts(b []int64) string {
+	out := make(map[string]int64)
+	for i, v := range b {
+		if v != 0 {
+			out[strconv.Itoa(i)] = v
+		}
+	}
+	raw, _ := json.Marshal(out)
+	return string(raw)
+}
+
+var (
+	qRedeliverCheck = query(`
+SELECT s.seq, q.leased_until, sub.id IS NOT NULL, coalesce(sub.status, ''), d.sub_id
+FROM {{schema}}.deliveries d
+JOIN {{schema}}.delivery_state s ON s.seq = d.seq
+LEFT JOIN {{schema}}.queue q ON q.seq = d.seq
+LEFT JOIN {{schema}}.subscriptions sub ON sub.id = d.sub_id
+WHERE d.id = $1
+FOR UPDATE OF s`)
+	qRedeliver = query(`
+WITH upd AS (
+    UPDATE {{schema}}.delivery_state
+    SET state = 'pending', next_attempt_at = $2, round_start = attempts, test = false, updated_at = $2,
+        finished_at = NULL
+    WHERE seq = $1
+    RETURNING seq, sub_id, created_at
+),
+queued AS (
+    INSERT INTO {{schema}}.queue (seq, sub_id, due_at, created_at)
+    SELECT seq, sub_id, $2, created_at FROM upd
+    ON CONFLICT (seq) DO UPDATE SET due_at = EXCLUDED.due_at, leased_until = NULL
+),
+hint AS (
+    INSERT INTO {{schema}}.hints (sub_id, due) SELECT sub_id, $2 FROM upd
+)
+SELECT pg_notify($3, $4)`)
+)
+
+// Redeliver implements store.Store. It wakes every instance's scheduler.
+func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) (store.Delivery, error) {
+	var out store.Delivery
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var seq int64
+		var leased *time.Time
+		var subExists bool
+		var status, subID string
+		err := tx.QueryRow(ctx, s.sql(qRedeliverCheck), id).Scan(&seq, &leased, &subExists, &status, &subID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return notFound("delivery", id)
+		case err != nil:
+			return err
+		case !subExists:
+			return fmt.Errorf("delivery %q: %w", id, notFound("subscription", subID))
+		case status != string(store.StatusActive):
+			return fmt.Errorf("delivery %q: subscription %q: %w", id, subID, store.ErrInactive)
+		case leased != nil && leased.After(now):
+			return fmt.Errorf("delivery %q: %w", id, store.ErrInFlight)
+		}
+		if _, err := tx.Exec(ctx, s.sql(qRedeliver), seq, now, s.channel, s.self); err != nil {
+			return err
+		}
+		out, err = s.delivery(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return store.Delivery{}, storeErr(err)
+	}
+	return out, nil
+}
