@@ -219,6 +219,60 @@ type txn struct {
 	events, bare, dlvs, queue, dueSubs, leases, open           *bolt.Bucket
 	done, doneSub, log, logWs, logSub, logEvent                *bolt.Bucket
 	logState, logWsState, logSubState, counts, finCounts, figs *bolt.Bucket
+
+	// figCache holds the figures read in this transaction, decoded once however many
+	// attempts of it change them, and written once by flush.
+	figCache map[figKey]*cachedFigures
+}
+
+type figKey struct {
+	b   *bolt.Bucket
+	key string
+}
+
+type cachedFigures struct {
+	f     store.Figures
+	dirty bool
+}
+
+// figures returns the figures kept under key in b, for this transaction to read and,
+// with changed, to change.
+func (t *txn) figures(b *bolt.Bucket, key []byte, changed bool) (*store.Figures, error) {
+	k := figKey{b, string(key)}
+	c := t.figCache[k]
+	if c == nil {
+		f, err := figuresOf(b, key)
+		if err != nil {
+			return nil, err
+		}
+		if t.figCache == nil {
+			t.figCache = make(map[figKey]*cachedFigures)
+		}
+		c = &cachedFigures{f: f}
+		t.figCache[k] = c
+	}
+	c.dirty = c.dirty || changed
+	return &c.f, nil
+}
+
+// forgetFigures removes the figures under key in b, and any change made to them.
+func (t *txn) forgetFigures(b *bolt.Bucket, key []byte) error {
+	delete(t.figCache, figKey{b, string(key)})
+	return b.Delete(key)
+}
+
+// flush writes the figures this transaction changed. Every write transaction calls it
+// before it commits.
+func (t *txn) flush() error {
+	for k, c := range t.figCache {
+		if c.dirty {
+			if err := putFigures(k.b, []byte(k.key), c.f); err != nil {
+				return err
+			}
+			c.dirty = false
+		}
+	}
+	return nil
 }
 
 // appendFill is the fill percent of the buckets whose keys only grow (sequences, creation

@@ -175,7 +175,7 @@ func (t *txn) deleteSub(r *subRecord, now time.Time) error {
 		t.wsSubs.Delete(cat(pfx(r.Workspace), u64(r.Seq))),
 		t.subs.Delete(key),
 		t.counts.Delete(key),
-		t.figs.Delete(key),
+		t.forgetFigures(t.figs, key),
 	} {
 		if err != nil {
 			return err
