@@ -223,6 +223,8 @@ type txn struct {
 	// figCache holds the figures read in this transaction, decoded once however many
 	// attempts of it change them, and written once by flush.
 	figCache map[figKey]*cachedFigures
+	// subCache holds the subscriptions read or written in this transaction, decoded once.
+	subCache map[string]*subRecord
 }
 
 type figKey struct {
@@ -302,16 +304,29 @@ func newTxn(tx *bolt.Tx) *txn {
 	return t
 }
 
+// sub returns the subscription with that ID, nil if there is none. Within a transaction
+// it is decoded once: a change to it must be stored with putSub.
 func (t *txn) sub(id string) (*subRecord, error) {
+	if r, ok := t.subCache[id]; ok {
+		return r, nil
+	}
 	raw := t.subs.Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
-	var r subRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("storebolt: subscription %q: corrupt record: %w", id, err)
+	r := new(subRecord)
+	if err := json.Unmarshal(raw, r); err != nil {
+		return nil, fmt.Errorf("storebolt: subscription %q: %w", id, corrupt("%v", err))
 	}
-	return &r, nil
+	t.cacheSub(r)
+	return r, nil
+}
+
+func (t *txn) cacheSub(r *subRecord) {
+	if t.subCache == nil {
+		t.subCache = make(map[string]*subRecord)
+	}
+	t.subCache[r.ID] = r
 }
 
 func (t *txn) putSub(r *subRecord) error {
@@ -319,7 +334,14 @@ func (t *txn) putSub(r *subRecord) error {
 	if err != nil {
 		return fmt.Errorf("storebolt: subscription %q: %w", r.ID, err)
 	}
+	t.cacheSub(r)
 	return t.subs.Put([]byte(r.ID), raw)
+}
+
+// deleteSubRecord removes a subscription's record.
+func (t *txn) deleteSubRecord(id string) error {
+	delete(t.subCache, id)
+	return t.subs.Delete([]byte(id))
 }
 
 // patternValue is what the patterns index keeps of a subscription: what InsertEvent

@@ -232,11 +232,13 @@ func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (sto
 			return err
 		}
 		// The action (deactivate, delete) may have moved the delivery again: answer
-		// with it as stored.
-		if r, err = t.delivery(rec.DeliveryID); err != nil || r == nil {
-			return err
+		// with it as stored. Without one, r is as stored.
+		if rec.Action != store.ActionNone {
+			if r, err = t.delivery(rec.DeliveryID); err != nil || r == nil {
+				return err
+			}
 		}
-		out = r.Delivery
+		out = r.Delivery.Clone()
 		return nil
 	})
 	switch {
