@@ -165,14 +165,34 @@ func openDB(path string, cfg config) (*bolt.DB, error) {
 // guard runs fn, turning a panic or a memory fault in this goroutine (bbolt reading a
 // damaged page) into an error matching ErrCorrupt. Open checks the file first, so this
 // is for damage done while the file is open; bbolt rolls the transaction back.
-func guard(fn func() error) (err error) {
+func guard(fn func() error) error {
+	err, _ := guarded(fn)
+	return err
+}
+
+// guarded is guard that also says whether fn panicked.
+func guarded(fn func() error) (err error, panicked bool) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
-			err = corrupt("%v", p)
+			err, panicked = corrupt("%v", p), true
 		}
 	}()
-	return fn()
+	return fn(), false
+}
+
+// run runs a transaction of s under guard. Once one has panicked, bbolt may hold its
+// write lock for ever (its rollback reads the damaged pages too): the store is broken,
+// and every later call fails with that error without touching the file.
+func (s *Store) run(fn func() error) error {
+	if err := s.commit.brokenErr(); err != nil {
+		return err
+	}
+	err, panicked := guarded(fn)
+	if panicked {
+		s.commit.breaks(err)
+	}
+	return err
 }
 
 // initialize checks the file's format, lays out a new file, and migrates a file of
@@ -240,7 +260,9 @@ func recoverLeases(t *txn) error {
 // Close stops background pruning and closes the file. It waits for running transactions.
 // Calls after Close fail; a second Close returns the first one's answer. Close on a nil
 // *Store (what a failed Open returns) does nothing and returns nil, so that
-// `defer st.Close()` is safe whatever Open answered.
+// `defer st.Close()` is safe whatever Open answered. If the file was damaged while the
+// store had it open (its calls then fail with ErrCorrupt), Close leaves bbolt alone, which
+// may be stuck on the damaged pages: the file stays locked until the process exits.
 func (s *Store) Close() error {
 	if s == nil {
 		return nil // what Open returned with its error: nothing to close
@@ -249,6 +271,11 @@ func (s *Store) Close() error {
 		if s.stop != nil {
 			close(s.stop)
 			<-s.done
+		}
+		if err := s.commit.brokenErr(); err != nil {
+			// bbolt may be wedged on the damaged file: leave it, locked, to the process.
+			s.closeErr = fmt.Errorf("storebolt: close: %w", err)
+			return
 		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("storebolt: close: %w", err)
@@ -262,14 +289,14 @@ func (s *Store) view(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(guard(func() error { return s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
+	return wrap(s.run(func() error { return s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
 }
 
 func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(guard(func() error {
+	return wrap(s.run(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			s.commit.counted(tx)
 			t := newTxn(tx)
@@ -289,7 +316,7 @@ func (s *Store) batch(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(guard(func() error { return s.commit.do(fn) }))
+	return wrap(s.run(func() error { return s.commit.do(fn) }))
 }
 
 func wrap(err error) error {

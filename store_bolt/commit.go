@@ -31,7 +31,22 @@ type committer struct {
 	busy  bool // a goroutine is running transactions
 
 	commits atomic.Int64 // write transactions committed, shared or not (for benchmarks)
+
+	// broken is set once a transaction panicked on a damaged page: bbolt may then hold
+	// its write lock for ever, so nothing touches the file again.
+	broken atomic.Pointer[error]
 }
+
+// brokenErr returns the error that broke the store, or nil.
+func (c *committer) brokenErr() error {
+	if p := c.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// breaks records err as what broke the store (the first one stays).
+func (c *committer) breaks(err error) { c.broken.CompareAndSwap(nil, &err) }
 
 // counted makes tx count in c.commits once it commits.
 func (c *committer) counted(tx *bolt.Tx) { tx.OnCommit(func() { c.commits.Add(1) }) }
@@ -47,6 +62,9 @@ var errSolo = errors.New("storebolt: run alone")
 // do runs fn in a shared transaction and returns once that transaction is committed (or
 // fn's error, with nothing of fn's committed).
 func (c *committer) do(fn func(*txn) error) error {
+	if err := c.brokenErr(); err != nil {
+		return err
+	}
 	done := make(chan error, 1)
 	c.mu.Lock()
 	c.queue = append(c.queue, call{fn: fn, done: done})
@@ -97,7 +115,13 @@ func (c *committer) run() {
 func (c *committer) commit(calls []call) {
 	for len(calls) > 0 {
 		failed := -1
-		err := c.db.Update(func(tx *bolt.Tx) error {
+		if err := c.brokenErr(); err != nil {
+			for _, cl := range calls {
+				cl.done <- err
+			}
+			return
+		}
+		err := c.update(func(tx *bolt.Tx) error {
 			c.counted(tx)
 			t := newTxn(tx) // one for all: the figures they change are written once
 			for i, cl := range calls {
@@ -118,6 +142,19 @@ func (c *committer) commit(calls []call) {
 		}
 		return
 	}
+}
+
+// update is db.Update in the committer's goroutine: a panic or a fault there (bbolt on a
+// page damaged while the file is open) breaks the store instead of the process.
+func (c *committer) update(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = corrupt("%v", p)
+			c.breaks(err)
+		}
+	}()
+	return c.db.Update(fn)
 }
 
 // safely calls fn, turning a panic into an error (the caller then runs fn alone, and the

@@ -19,14 +19,22 @@ import (
 	"github.com/shophooks/webhook/store"
 )
 
-// damagedEnv names the file a child process of TestDamagedFiles opens.
-const damagedEnv = "STOREBOLT_DAMAGED_FILE"
+// damagedEnv names the file a child process of TestDamagedFiles opens; damagedOpenEnv the
+// one a child of TestDamagedWhileOpen damages once it has it open.
+const (
+	damagedEnv     = "STOREBOLT_DAMAGED_FILE"
+	damagedOpenEnv = "STOREBOLT_DAMAGED_WHILE_OPEN"
+)
 
 // TestMain runs the child of TestDamagedFiles when damagedEnv is set, and the tests
 // otherwise.
 func TestMain(m *testing.M) {
 	if path := os.Getenv(damagedEnv); path != "" {
 		openDamaged(path)
+		os.Exit(0)
+	}
+	if path := os.Getenv(damagedOpenEnv); path != "" {
+		damageWhileOpen(path)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -53,6 +61,60 @@ func openDamaged(path string) {
 	_, _, err = s.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: 1 << 30, LeaseUntil: now.Add(time.Minute)})
 	errs = append(errs, err)
 	fmt.Printf("CHILD: opened: %v\n", errors.Join(errs...))
+}
+
+// damageWhileOpen opens a good file, zeroes every page but the meta pages behind bbolt's
+// back, and uses the store: each call must fail with ErrCorrupt, none crash.
+func damageWhileOpen(path string) {
+	s, err := Open(path)
+	if err != nil {
+		fmt.Println("CHILD: open:", err)
+		return
+	}
+	defer s.Close()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		fmt.Println("CHILD: write:", err)
+		return
+	}
+	info, _ := f.Stat()
+	_, err = f.WriteAt(make([]byte, info.Size()-8192), 8192)
+	_ = f.Close()
+	if err != nil {
+		fmt.Println("CHILD: write:", err)
+		return
+	}
+	ctx := context.Background()
+	now := time.Now()
+	_, err1 := s.Deliveries(ctx, store.DeliveryQuery{})
+	_, err2 := s.Stats(ctx, "", now)
+	_, _, err3 := s.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: 10, LeaseUntil: now.Add(time.Minute)})
+	_, err4 := s.InsertEvent(ctx, store.Event{ID: "evt_new", Type: "order.created", OccurredAt: now}, now)
+	for _, err := range []error{err1, err2, err3, err4} {
+		fmt.Printf("CHILD: ErrCorrupt=%t: %v\n", errors.Is(err, ErrCorrupt), err)
+	}
+}
+
+// TestDamagedWhileOpen damages a file under an open store (in a child process): the
+// store's calls answer ErrCorrupt instead of crashing the process.
+func TestDamagedWhileOpen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	path := filepath.Join(t.TempDir(), "good.db")
+	fillForDamage(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), damagedOpenEnv+"="+path)
+	cmd.WaitDelay = 10 * time.Second
+	var buf capped
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "the child did not finish:\n%s", buf.b)
+	require.NoError(t, err, "the child crashed:\n%s", buf.b)
+	out := string(buf.b)
+	assert.Equal(t, 4, strings.Count(out, "CHILD: ErrCorrupt=true"), "%s", out)
 }
 
 // TestDamagedFiles damages copies of a real store file as a disk or an operator would
