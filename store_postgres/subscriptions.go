@@ -54,10 +54,16 @@ func subArgs(s store.Subscription) ([]any, error) {
 		string(s.WhileInactive), meta, nullTime(s.UpdatedAt), doc}, nil
 }
 
+// qCreateSub stores a subscription and gives it its queue head, which it keeps until it
+// is deleted.
 var qCreateSub = query(`
-INSERT INTO {{schema}}.subscriptions (id, workspace, events, status, status_reason, status_changed_at,
-                                      while_inactive, metadata, updated_at, doc)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+WITH sub AS (
+    INSERT INTO {{schema}}.subscriptions (id, workspace, events, status, status_reason, status_changed_at,
+                                          while_inactive, metadata, updated_at, doc)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    RETURNING id
+)
+INSERT INTO {{schema}}.heads (sub_id) SELECT id FROM sub ON CONFLICT (sub_id) DO NOTHING`)
 
 // CreateSubscription implements store.Store.
 func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) error {
