@@ -152,7 +152,9 @@ ON CONFLICT (scope, key, shard) DO UPDATE SET
 )
 
 // RecordAttempt implements store.Store. Concurrent calls share one transaction (group
-// commit), which is committed (synchronously) before they return.
+// commit), committed before they return, without waiting for the disk (see the package
+// doc: a record undone by a crash of the database server means the delivery is sent
+// again).
 func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (store.Delivery, error) {
 	return s.records.do(ctx, rec)
 }

@@ -102,9 +102,8 @@ type Store struct {
 	wake       chan struct{}
 	listenOnce sync.Once
 
-	notifyMu    sync.Mutex // guards notifying and notifyAgain
-	notifying   bool       // a wakeOthers is sending a notification
-	notifyAgain bool       // and must send another after it
+	notifyMu    sync.Mutex  // guards notifyTimer
+	notifyTimer *time.Timer // a notification to send, once it fires
 	closeOnce   sync.Once
 }
 
@@ -228,6 +227,7 @@ func (s *Store) Close() error {
 		s.cancel()
 		s.emits.close()
 		s.records.close()
+		s.stopNotify()
 		s.wg.Wait()
 		if s.ownPool {
 			s.pool.Close()

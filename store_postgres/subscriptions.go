@@ -144,7 +144,8 @@ hint AS (
 SELECT pg_notify($3, $4), (SELECT count(*) FROM moved)`)
 )
 
-// UpdateSubscription implements store.Store.
+// UpdateSubscription implements store.Store. The subscription keeps its ID and its
+// workspace whatever fn does to them.
 func (s *Store) UpdateSubscription(ctx context.Context, id string, now time.Time, fn func(*store.Subscription) error) (store.Subscription, error) {
 	var out store.Subscription
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -237,8 +238,9 @@ func (s *Store) DeleteSubscription(ctx context.Context, id string, now time.Time
 	return nil
 }
 
-// Subscriptions implements store.Store. The workspace, status and metadata are selected
-// by PostgreSQL through indexes; the event and text filters on what they leave.
+// Subscriptions implements store.Store. PostgreSQL selects by workspace (through its
+// index), status and metadata (through a GIN index); the event and text filters apply to
+// what they leave.
 func (s *Store) Subscriptions(ctx context.Context, f store.SubscriptionFilter) ([]store.Subscription, error) {
 	var where []string
 	var args []any
