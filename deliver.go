@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -21,25 +23,58 @@ import (
 )
 
 // AttemptResult is what an observer (WithObserver) is told after every attempt.
+// Its JSON follows the rule of package store: snake_case names, durations in
+// milliseconds ("duration_ms").
 type AttemptResult struct {
-	DeliveryID     string
-	EventID        string
-	SubscriptionID string
-	EventType      string
+	DeliveryID     string `json:"delivery_id"`
+	EventID        string `json:"event_id"`
+	SubscriptionID string `json:"subscription_id"`
+	EventType      string `json:"event_type"`
 	// Attempt is the attempt as recorded in the delivery log.
-	Attempt Attempt
+	Attempt Attempt `json:"attempt"`
 	// State and NextAttemptAt are the delivery's after the attempt.
-	State         DeliveryState
-	NextAttemptAt time.Time
+	State         DeliveryState `json:"state"`
+	NextAttemptAt time.Time     `json:"next_attempt_at,omitzero"`
 }
 
 // errBodyTooLarge: the request body of an attempt is over WithMaxPayloadBytes.
 var errBodyTooLarge = errors.New("request body too large")
 
+// attemptState is what a Dispatcher's attempts share and reuse.
+type attemptState struct {
+	// keys keeps the StandardSigner's keyed HMAC states, per secret.
+	keys keyring
+	// bodies holds *bodyBuffer: response bodies are read into these.
+	bodies sync.Pool
+	// parents are children of sendCtx, made at the first attempt. Each attempt's timeout
+	// context hangs off one of them in turn, so that the attempts in flight do not all
+	// register with, and unregister from, one context under one lock; cancelling sendCtx
+	// (Close giving up) still cancels every attempt.
+	parentsOnce sync.Once
+	parents     [attemptParents]context.Context
+	cancels     [attemptParents]context.CancelFunc
+	next        atomic.Uint32
+}
+
+// attemptParents is the number of parent contexts the attempts are spread over.
+const attemptParents = 8
+
+// attemptParent returns the context the next attempt's timeout context hangs off: a child
+// of sendCtx, one of attemptParents in turn.
+func (d *Dispatcher) attemptParent() context.Context {
+	s := &d.att
+	s.parentsOnce.Do(func() {
+		for i := range s.parents {
+			s.parents[i], s.cancels[i] = context.WithCancel(d.sendCtx)
+		}
+	})
+	return s.parents[s.next.Add(1)%attemptParents]
+}
+
 // deliver makes one attempt of a claimed delivery and records it with its consequences.
 func (d *Dispatcher) deliver(c store.Claim) {
 	p := d.cfg.policy
-	a, v, asked := d.send(d.sendCtx, c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
+	a, v, asked := d.send(d.attemptParent(), c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
 	if d.sendCtx.Err() != nil {
 		// Close gave up waiting: this was not the endpoint's fault, so it is not
 		// recorded; the lease runs out and the delivery is attempted again later.
@@ -69,7 +104,7 @@ func (d *Dispatcher) deliver(c store.Claim) {
 		} else {
 			rec.State, a.Outcome = DeliveryFailed, OutcomeGaveUp
 		}
-		if since := c.Failures.Since; d.cfg.autoDisable > 0 && c.Failures.Count > 0 && a.SentAt.Sub(since) >= d.cfg.autoDisable {
+		if since, ok := d.failingSince(c); ok && a.SentAt.Sub(since) >= d.cfg.autoDisable {
 			rec.Action = store.ActionDeactivate
 			rec.Reason = fmt.Sprintf("disabled automatically: every attempt failed since %s", since.UTC().Format(time.RFC3339))
 		}
@@ -103,12 +138,32 @@ func (d *Dispatcher) deliver(c store.Claim) {
 	d.observe(del, a)
 }
 
+// failingSince is when c's subscription started failing every attempt, for auto-disable:
+// the store's run of failures as of the claim, but never before the subscription was last
+// activated (a merchant who re-activates it gets a fresh period) nor before an attempt that
+// this dispatcher saw succeed since the claim.
+func (d *Dispatcher) failingSince(c store.Claim) (time.Time, bool) {
+	if d.cfg.autoDisable <= 0 || c.Failures.Count == 0 {
+		return time.Time{}, false
+	}
+	since := c.Failures.Since
+	if t := c.Subscription.StatusChangedAt; t.After(since) {
+		since = t
+	}
+	if t := d.fair.lastSuccess(c.Subscription.ID); !t.IsZero() && !t.Before(since) {
+		return time.Time{}, false
+	}
+	return since, true
+}
+
 // statusChanged tells the application, once, that an attempt of c deactivated or deleted
 // its subscription: by a log line at Warn and the WithOnStatusChange callback. Two
 // attempts in flight may both answer 410; only the one whose change the store kept is
 // told.
 func (d *Dispatcher) statusChanged(c store.Claim, a Attempt, deleted bool, reason string) {
-	var key any = "deleted"
+	// A subscription ID may be used again after a deletion: the creation time tells the
+	// two apart.
+	var key any = "deleted " + c.Subscription.CreatedAt.String()
 	if !deleted {
 		sub, err := d.store.Subscription(context.WithoutCancel(d.sendCtx), c.Subscription.ID)
 		if err != nil || sub.Status != StatusInactive || sub.StatusReason != reason {
@@ -188,8 +243,10 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 		return fail(err)
 	}
 	buf := d.bodyBuffer()
-	defer d.bodies.Put(buf)
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, int64(max(p.ScanBytes, p.LogBytes))))
+	defer d.att.bodies.Put(buf)
+	buf.limit = io.LimitedReader{R: resp.Body, N: int64(max(p.ScanBytes, p.LogBytes))}
+	_, err = buf.ReadFrom(&buf.limit)
+	buf.limit.R = nil
 	resp.Body.Close()
 	body := buf.Bytes() // only read below: the log keeps a copy (excerpt)
 	a.Duration = time.Since(sentAt)
@@ -222,15 +279,21 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 	return a, v, retryAfter
 }
 
+// bodyBuffer is a buffer a response body is read into, with the reader that bounds it.
+type bodyBuffer struct {
+	bytes.Buffer
+	limit io.LimitedReader
+}
+
 // bodyBuffer returns an empty buffer to read a response body into. Give it back to
-// d.bodies once nothing refers to its bytes: most bodies are small, and a new buffer per
-// attempt would be garbage at once.
-func (d *Dispatcher) bodyBuffer() *bytes.Buffer {
-	if b, ok := d.bodies.Get().(*bytes.Buffer); ok {
+// d.att.bodies once nothing refers to its bytes: most bodies are small, and a new buffer
+// per attempt would be garbage at once.
+func (d *Dispatcher) bodyBuffer() *bodyBuffer {
+	if b, ok := d.att.bodies.Get().(*bodyBuffer); ok {
 		b.Reset()
 		return b
 	}
-	return new(bytes.Buffer)
+	return new(bodyBuffer)
 }
 
 // newRequest builds the signed request of one attempt in the subscription's format.
@@ -278,19 +341,35 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 		u.RawQuery = q.Encode()
 		signed = []byte(u.RawQuery)
 	}
+	// The values of these headers share one slice: one allocation, not one per header.
+	vals := make([]string, 0, 2+len(sub.Headers))
 	if body != nil {
 		req.ContentLength = int64(len(body))
-		req.Header.Set("Content-Type", contentType)
+		vals = setHeader(req.Header, vals, "Content-Type", contentType)
 	}
-	req.Header.Set("User-Agent", d.cfg.userAgent)
+	vals = setHeader(req.Header, vals, "User-Agent", d.cfg.userAgent)
 	for k, v := range sub.Headers {
-		req.Header.Set(k, v)
+		vals = setHeader(req.Header, vals, http.CanonicalHeaderKey(k), v)
 	}
 	in := SignInput{ID: ev.ID, Timestamp: sentAt, Body: signed, Secrets: sub.Secrets(sentAt)}
-	if err := d.cfg.signer.Sign(req.Header, in); err != nil {
+	if _, ok := d.cfg.signer.(StandardSigner); ok {
+		err = signStandard(req.Header, in, &d.att.keys) // the same signature, keyed once per secret
+	} else {
+		err = d.cfg.signer.Sign(req.Header, in)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
 	}
 	return req, nil
+}
+
+// setHeader sets the canonical header key to v, as http.Header.Set does, with v appended
+// to vals: while vals has room, the header's value slice is a piece of it.
+func setHeader(h http.Header, vals []string, key, v string) []string {
+	vals = append(vals, v)
+	n := len(vals)
+	h[key] = vals[n-1 : n : n]
+	return vals
 }
 
 // bytesReader returns a body for b, or nil for no body (so GET requests have none).

@@ -27,9 +27,10 @@ type Dispatcher struct {
 	ownConn *http.Transport // the transport the dispatcher made, closed at Close
 
 	wake     chan struct{}      // wakes the scheduler: something may be due
-	bodies   sync.Pool          // *bytes.Buffer: response bodies are read into these
 	inflight atomic.Int64       // attempts in flight that hold a worker slot
 	slow     atomic.Int64       // attempts in flight past slowAfter, in the slow lane
+	idle     chan store.Claim   // unbuffered: idle attempt goroutines wait here for work
+	idlers   atomic.Int64       // attempt goroutines waiting on idle
 	closed   atomic.Bool        // Close was called
 	stop     context.CancelFunc // stops the scheduler
 	loopCtx  context.Context
@@ -48,6 +49,9 @@ type Dispatcher struct {
 
 	fair     *fairness
 	notified sync.Map // subscription ID -> StatusChangedAt (or "deleted") already told
+	quiet    *quiet   // the scheduler's rounds, for Idle and Settled
+
+	att attemptState // what attempts reuse: signing keys, body buffers, parent contexts
 }
 
 // New returns a Dispatcher that delivers from s at once: deliveries already due in s
@@ -91,7 +95,9 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 		wake:      make(chan struct{}, 1),
 		loopDone:  make(chan struct{}),
 		closeDone: make(chan struct{}),
+		idle:      make(chan store.Claim),
 		fair:      newFairness(cfg),
+		quiet:     newQuiet(),
 	}
 	d.client = d.httpClient()
 	d.loopCtx, d.stop = context.WithCancel(context.Background())
@@ -123,7 +129,17 @@ func (d *Dispatcher) httpClient() *http.Client {
 // their deliveries are attempted again by the next dispatcher once their lease runs out),
 // Close still waits for the goroutines to end, and it returns ctx's error. Close does not
 // close the store. Calling it again waits for the first call to finish and returns nil.
+//
+// A nil ctx means context.Background(): wait for every attempt in flight. Close on a nil
+// *Dispatcher (what New returns with an error) does nothing and returns nil, so a
+// deferred Close is harmless even before the error of New is checked.
 func (d *Dispatcher) Close(ctx context.Context) error {
+	if d == nil || d.loopDone == nil {
+		return nil // not made by New: nothing was started
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	first := false
 	d.closeOnce.Do(func() { first = true })
 	if !first {
@@ -183,6 +199,7 @@ const storeRetry = time.Second
 // (Emit, Activate, Redeliver). It never polls and costs nothing while nothing is due.
 func (d *Dispatcher) schedule() {
 	defer close(d.loopDone)
+	defer d.quiet.stop()
 	ctx := d.loopCtx
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -192,8 +209,14 @@ func (d *Dispatcher) schedule() {
 		woken = w.Wake()
 	}
 	for {
+		round := d.quiet.begin()
+		held := d.inflight.Load() // only this loop adds to it
+		// Every attempt in flight, the slow lane's too; read after held, so that one
+		// moving to the slow lane meanwhile is counted at least once.
+		busy := held + d.slow.Load()
+		quiet := false            // nothing in flight, nothing due now
 		wait := time.Duration(-1) // until woken
-		if free := d.cfg.workers - int(d.inflight.Load()); free > 0 {
+		if free := d.cfg.workers - int(held); free > 0 {
 			now := time.Now()
 			claims, next, err := d.store.ClaimDue(ctx, store.ClaimRequest{
 				Now: now, Limit: free, LeaseUntil: now.Add(d.leaseFor()), Quota: d.fair.quota,
@@ -205,22 +228,29 @@ func (d *Dispatcher) schedule() {
 			for _, c := range claims {
 				d.fair.claimed(c)
 				d.inflight.Add(1)
-				d.attempts.Add(1)
-				go d.attempt(c)
+				select {
+				case d.idle <- c: // a goroutine that finished its attempt takes it
+				default:
+					d.attempts.Add(1)
+					go d.attemptLoop(c)
+				}
 			}
 			if err == nil && len(claims) < free {
 				if t, ok := d.fair.nextWake(); ok && (next.IsZero() || t.Before(next)) {
 					next = t
 				}
+				lagging := false
 				if !next.IsZero() {
 					wait = max(time.Until(next), 0)
 					if wait == 0 && len(claims) == 0 {
 						// Due, yet not claimable: the store is lagging (a lease
 						// just ran out on another clock, say). Don't spin.
-						wait = minWait
+						wait, lagging = minWait, true
 					}
 				}
+				quiet = busy == 0 && len(claims) == 0 && !lagging
 			}
+			d.quiet.end(round, quiet)
 			if wait == 0 {
 				continue
 			}
@@ -247,9 +277,10 @@ func (d *Dispatcher) schedule() {
 // that has room, so that slow and hanging endpoints cannot take every worker from the
 // healthy ones.
 func (d *Dispatcher) attempt(c store.Claim) {
-	defer d.attempts.Done()
 	var lane atomic.Int32 // 0: worker slot, 1: slow lane, 2: done
+	d.attempts.Add(1)     // the timer's function, so that Close waits for it too
 	t := time.AfterFunc(slowAfter, func() {
+		defer d.attempts.Done()
 		if d.slow.Add(1) > int64(d.cfg.workers*slowLaneFactor) {
 			d.slow.Add(-1)
 			return
@@ -262,13 +293,36 @@ func (d *Dispatcher) attempt(c store.Claim) {
 		d.signal()
 	})
 	d.deliver(c)
-	t.Stop()
+	if t.Stop() {
+		d.attempts.Done() // its function will never run
+	}
 	if lane.Swap(2) == 1 {
 		d.slow.Add(-1)
 	} else {
 		d.inflight.Add(-1)
 	}
 	d.signal()
+}
+
+// attemptLoop sends c, then waits for the next claim the scheduler hands to an idle
+// goroutine, until Close; beyond the number of workers, idle goroutines end. Reusing
+// them spares each attempt a fresh goroutine whose stack grows on its way into net/http.
+func (d *Dispatcher) attemptLoop(c store.Claim) {
+	defer d.attempts.Done()
+	for {
+		d.attempt(c)
+		if d.idlers.Add(1) > int64(d.cfg.workers) {
+			d.idlers.Add(-1)
+			return
+		}
+		select {
+		case c = <-d.idle:
+			d.idlers.Add(-1)
+		case <-d.loopCtx.Done():
+			d.idlers.Add(-1)
+			return
+		}
+	}
 }
 
 // slowAfter is how long an attempt holds a worker slot before it moves to the slow lane.
@@ -358,6 +412,7 @@ func (d *Dispatcher) Unsubscribe(ctx context.Context, id string) error {
 	if err := d.store.DeleteSubscription(ctx, id, now()); err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
+	d.fair.forget(id) // the ID may be used again
 	return nil
 }
 
@@ -391,7 +446,8 @@ func (d *Dispatcher) Activate(ctx context.Context, id string) error {
 // Deactivate makes the subscription inactive, with reason: it receives nothing, its
 // pending deliveries are held or cancelled as its WhileInactive says (attempts in flight
 // finish), and events that arrive meanwhile are held or discarded likewise. ErrNotFound if
-// there is no such subscription.
+// there is no such subscription; a *ValidationError if reason is not UTF-8 or longer than
+// 1000 bytes.
 func (d *Dispatcher) Deactivate(ctx context.Context, id, reason string) error {
 	return d.setStatus(ctx, id, StatusInactive, reason)
 }
@@ -399,6 +455,9 @@ func (d *Dispatcher) Deactivate(ctx context.Context, id, reason string) error {
 func (d *Dispatcher) setStatus(ctx context.Context, id string, status Status, reason string) error {
 	if d.closed.Load() {
 		return ErrClosed
+	}
+	if err := validateReason("reason", reason); err != nil {
+		return err
 	}
 	t := now()
 	_, err := d.store.UpdateSubscription(ctx, id, t, func(s *Subscription) error {
@@ -419,8 +478,9 @@ func (d *Dispatcher) setStatus(ctx context.Context, id string, status Status, re
 
 // Emit records that something of type eventType happened, with data: a JSON object, given
 // as any value that encoding/json marshals to one (a struct, a map), or as JSON bytes
-// (json.RawMessage or []byte); nil, and a nil pointer or map, mean {}. Other JSON values
-// (a string, an array) are refused: receivers expect the resource's object. It validates
+// (json.RawMessage or []byte); nil, a nil pointer, map or slice, JSON null and empty bytes
+// mean {}. Other JSON values (a string, an array, a number) are refused with a
+// *ValidationError for "data": receivers expect the resource's object. It validates
 // the type against the catalog and the encoded envelope against WithMaxPayloadBytes,
 // assigns the event an ID ("evt_...", or the one WithEventID gives), and stores the event
 // with one delivery per matching active subscription of its workspace (InWorkspace; held
@@ -480,7 +540,7 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 func envelopeSize(id, eventType string, t time.Time, data []byte) int {
 	var b [64]byte
 	n := len(`{"id":,"type":,"timestamp":"","data":}`) + len(t.UTC().AppendFormat(b[:0], time.RFC3339Nano))
-	return n + len(appendJSONString(nil, id)) + len(appendJSONString(nil, eventType)) + len(data)
+	return n + jsonStringLen(id) + jsonStringLen(eventType) + len(data)
 }
 
 // marshalData turns Emit's data into compact JSON, and refuses what is not an object.
@@ -494,11 +554,15 @@ func marshalData(data any) (json.RawMessage, error) {
 	case []byte:
 		raw = v
 	default:
+		// A typed nil (a nil pointer, map or slice) marshals to null, which becomes {}.
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, &ValidationError{Field: "data", Reason: "cannot be encoded as JSON", Err: err}
 		}
 		return objectOnly(b) // json.Marshal writes compact JSON
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return json.RawMessage("{}"), nil // nil or empty bytes, as a nil pointer: no data
 	}
 	if !utf8.Valid(raw) {
 		raw = replaceInvalidUTF8(raw) // as every request would carry it
@@ -568,10 +632,18 @@ func (d *Dispatcher) Catalog() *eventtypes.Catalog { return d.cfg.catalog }
 // for a failed delivery after its last attempt, or to resend one that succeeded. Its
 // earlier attempts stay in its log. ErrNotFound if the delivery or its subscription is
 // gone; ErrInactive if the subscription is inactive; ErrInFlight while an attempt of it is
-// in flight.
+// in flight; a *ValidationError for a delivery made by Test.
 func (d *Dispatcher) Redeliver(ctx context.Context, deliveryID string) error {
 	if d.closed.Load() {
 		return ErrClosed
+	}
+	del, err := d.store.Delivery(ctx, deliveryID)
+	if err != nil {
+		return fmt.Errorf("webhook: redeliver: %w", err)
+	}
+	if del.Test {
+		// Its event is the catalog's sample, not something that happened in the shop.
+		return &ValidationError{Field: "deliveryID", Value: deliveryID, Reason: "is a test delivery; send a test again with Test instead"}
 	}
 	if _, err := d.store.Redeliver(ctx, deliveryID, now()); err != nil {
 		return fmt.Errorf("webhook: redeliver: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/shophooks/webhook"
 	"github.com/shophooks/webhook/eventtypes"
+	"github.com/shophooks/webhook/store"
+	storebolt "github.com/shophooks/webhook/store_bolt"
 )
 
 func TestScheduleSixAttempts(t *testing.T) {
@@ -439,7 +442,20 @@ func TestSubscribeValidation(t *testing.T) {
 		{"signature header", func(s *webhook.Subscription) { s.Headers = map[string]string{"webhook-signature": "v1,x"} }, "Headers"},
 		{"bad header name", func(s *webhook.Subscription) { s.Headers = map[string]string{"X Bad": "1"} }, "Headers"},
 		{"header value with newline", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "a\r\nb"} }, "Headers"},
+		{"header value with a control character", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "a\x01b"} }, "Headers"},
+		{"header value DEL", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "\x7f"} }, "Headers"},
+		{"header value with a leading space", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": " token"} }, "Headers"},
+		{"header value with a trailing tab", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "token\t"} }, "Headers"},
+		{"header value not UTF-8", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "k\xff\xfe"} }, "Headers"},
+		{"header value not ASCII", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "caf\u00e9"} }, "Headers"},
+		{"header named twice", func(s *webhook.Subscription) { s.Headers = map[string]string{"X-Key": "a", "x-key": "b"} }, "Headers"},
 		{"bad secret", func(s *webhook.Subscription) { s.Secret = "whsec_!!!" }, "Secret"},
+		{"secret not UTF-8", func(s *webhook.Subscription) { s.Secret = "k\xff\xfe-raw-key" }, "Secret"},
+		{"secret with a control character", func(s *webhook.Subscription) { s.Secret = "raw\x00key" }, "Secret"},
+		{"previous secret not ASCII", func(s *webhook.Subscription) { s.PreviousSecret = "cl\u00e9-secr\u00e8te" }, "PreviousSecret"},
+		{"name not UTF-8", func(s *webhook.Subscription) { s.Name = "caf\xe9" }, "Name"},
+		{"URL not UTF-8", func(s *webhook.Subscription) { s.URL = "https://a.example.com/caf\xe9" }, "URL"},
+		{"status reason not UTF-8", func(s *webhook.Subscription) { s.Status, s.StatusReason = webhook.StatusInactive, "\xff" }, "StatusReason"},
 		{"bad format", func(s *webhook.Subscription) { s.Format = "yaml" }, "Format"},
 		{"bad status", func(s *webhook.Subscription) { s.Status = "paused" }, "Status"},
 		{"bad policy", func(s *webhook.Subscription) { s.WhileInactive = "queue" }, "WhileInactive"},
@@ -453,6 +469,11 @@ func TestSubscribeValidation(t *testing.T) {
 			assert.Equal(t, tc.field, ve.Field)
 			assert.ErrorIs(t, err, webhook.ErrInvalid)
 			assert.NotEmpty(t, ve.Reason)
+			for _, secret := range []string{sub.Secret, sub.PreviousSecret, sub.Headers["X-Key"], sub.Headers["x-key"]} {
+				if len(secret) > 2 {
+					assert.NotContains(t, err.Error(), secret, "a refusal never quotes a credential")
+				}
+			}
 		})
 	}
 	sub, err := d.Subscribe(context.Background(), ok)
@@ -606,4 +627,208 @@ func TestRotateSecretSignsWithBoth(t *testing.T) {
 		_, err = e.d.RotateSecret(e.ctx, "sub_missing", time.Hour)
 		assert.ErrorIs(t, err, webhook.ErrNotFound)
 	})
+}
+
+// Options follow one rule, which their docs state: 0 means the default, a value out of
+// range is refused with a *ValidationError naming the setting.
+func TestNewOptionsZeroMeansDefault(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opt   webhook.Option
+		field string // empty: accepted
+	}{
+		{"WithWorkers(0)", webhook.WithWorkers(0), ""},
+		{"WithWorkers(-1)", webhook.WithWorkers(-1), "workers"},
+		{"WithMaxInFlight(0)", webhook.WithMaxInFlight(0), ""},
+		{"WithMaxInFlight(-1)", webhook.WithMaxInFlight(-1), "maxInFlight"},
+		{"WithMaxTimeout(0)", webhook.WithMaxTimeout(0), ""},
+		{"WithMaxTimeout(-1s)", webhook.WithMaxTimeout(-time.Second), "maxTimeout"},
+		{"WithMaxTimeout(1µs)", webhook.WithMaxTimeout(time.Microsecond), "maxTimeout"},
+		{"WithMaxPayloadBytes(0)", webhook.WithMaxPayloadBytes(0), ""},
+		{"WithMaxPayloadBytes(-1)", webhook.WithMaxPayloadBytes(-1), "maxPayloadBytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := webhook.New(store0(), tc.opt)
+			if tc.field == "" {
+				require.NoError(t, err)
+				assert.NoError(t, d.Close(context.Background()))
+				return
+			}
+			var ve *webhook.ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, tc.field, ve.Field)
+			assert.Nil(t, d)
+		})
+	}
+}
+
+// Emit's data is a JSON object: a nil of any kind means {}, anything else that is not an
+// object is refused with a *ValidationError for "data".
+func TestEmitData(t *testing.T) {
+	type order struct {
+		ID string `json:"id"`
+	}
+	d, err := webhook.New(store0())
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		data any
+		want string // stored data; empty: refused
+	}{
+		{"nil", nil, `{}`},
+		{"nil pointer", (*order)(nil), `{}`},
+		{"nil map", map[string]any(nil), `{}`},
+		{"nil slice", []int(nil), `{}`},
+		{"nil RawMessage", json.RawMessage(nil), `{}`},
+		{"empty bytes", []byte{}, `{}`},
+		{"JSON null", json.RawMessage(` null `), `{}`},
+		{"struct", order{ID: "ord_1"}, `{"id":"ord_1"}`},
+		{"pointer", &order{ID: "ord_1"}, `{"id":"ord_1"}`},
+		{"bytes, compacted", []byte("{ \"id\" : 1 }"), `{"id":1}`},
+		{"string", "hello", ""},
+		{"JSON string", json.RawMessage(`"hello"`), ""},
+		{"slice", []int{1, 2}, ""},
+		{"JSON array", []byte(`[1,2]`), ""},
+		{"number", 42, ""},
+		{"boolean", true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := d.Emit(ctx, eventtypes.OrderCreated, tc.data)
+			if tc.want == "" {
+				var ve *webhook.ValidationError
+				require.ErrorAs(t, err, &ve)
+				assert.Equal(t, "data", ve.Field)
+				assert.Contains(t, ve.Reason, "must be a JSON object")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, string(ev.Data))
+			stored, err := d.Event(ctx, ev.ID)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, string(stored.Data))
+		})
+	}
+}
+
+// A negative Limit is refused rather than taken for the default.
+func TestDeliveriesRefusesNegativeLimit(t *testing.T) {
+	d, err := webhook.New(store0())
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	_, err = d.Deliveries(context.Background(), webhook.DeliveryQuery{Limit: -5})
+	var ve *webhook.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "Limit", ve.Field)
+	page, err := d.Deliveries(context.Background(), webhook.DeliveryQuery{})
+	require.NoError(t, err)
+	assert.Empty(t, page)
+}
+
+// What Subscribe refuses, UpdateSubscription refuses too; Deactivate's reason is text that
+// every store keeps as given, so it must be UTF-8.
+func TestTextInputsAreValidated(t *testing.T) {
+	d, err := webhook.New(store0())
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	ctx := context.Background()
+	sub, err := d.Subscribe(ctx, webhook.Subscription{URL: "https://a.example.com/x", Events: []string{"order.created"},
+		Headers: map[string]string{"Authorization": "Bearer a b\tc"}})
+	require.NoError(t, err)
+	assert.Equal(t, "Bearer a b\tc", sub.Headers["Authorization"], "spaces and tabs inside a value are kept")
+
+	var ve *webhook.ValidationError
+	bad := sub
+	bad.Headers = map[string]string{"Authorization": "Bearer \x01"}
+	_, err = d.UpdateSubscription(ctx, bad)
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "Headers", ve.Field)
+	bad = sub
+	bad.Secret = "k\xff\xfe-raw-key"
+	_, err = d.UpdateSubscription(ctx, bad)
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "Secret", ve.Field)
+
+	err = d.Deactivate(ctx, sub.ID, "maintenance \xff")
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "reason", ve.Field)
+	got, err := d.Subscription(ctx, sub.ID)
+	require.NoError(t, err)
+	assert.Equal(t, webhook.StatusActive, got.Status, "a refused Deactivate changes nothing")
+}
+
+// "*.created" receives the created event of every resource; versioned types of an
+// application's catalog are types of their own, which "order.*" and "*.created" cover
+// too. Both stores fan out the same way, and the log filters know the patterns.
+func TestWildcardsAndVersions(t *testing.T) {
+	for name, newStore := range map[string]func(t *testing.T) store.Store{
+		"memory": func(*testing.T) store.Store { return store.NewMemory() },
+		"bbolt": func(t *testing.T) store.Store {
+			s, err := storebolt.Open(filepath.Join(t.TempDir(), "webhooks.db"))
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cat := eventtypes.Default()
+			require.NoError(t, cat.Register(eventtypes.Type{Name: "order.created.v2"}))
+			d, err := webhook.New(newStore(t), webhook.WithCatalog(cat), webhook.WithWorkers(1))
+			require.NoError(t, err)
+			defer d.Close(context.Background())
+			ctx := context.Background()
+			sub := func(events ...string) string {
+				s, err := d.Subscribe(ctx, webhook.Subscription{URL: "https://h.example.com/in", Events: events, Status: webhook.StatusInactive, WhileInactive: webhook.InactiveHold})
+				require.NoError(t, err, events)
+				return s.ID
+			}
+			created := sub("*.created")
+			createdV2 := sub("*.created.v2")
+			orders := sub("order.*")
+			v1 := sub("order.created")
+			v2 := sub("order.created.v2")
+			all := sub("*")
+
+			for typ, want := range map[string][]string{
+				eventtypes.OrderCreated:    {created, orders, v1, all},
+				"order.created.v2":         {created, createdV2, orders, v2, all},
+				eventtypes.CustomerCreated: {created, all},
+				eventtypes.OrderUpdated:    {orders, all},
+				eventtypes.ProductDeleted:  {all},
+			} {
+				ev, err := d.Emit(ctx, typ, nil)
+				require.NoError(t, err)
+				ds, err := d.Deliveries(ctx, webhook.DeliveryQuery{EventID: ev.ID})
+				require.NoError(t, err)
+				var got []string
+				for _, del := range ds {
+					got = append(got, del.SubscriptionID)
+				}
+				assert.ElementsMatch(t, want, got, typ)
+			}
+
+			for _, tc := range []struct {
+				f    webhook.Filter
+				want []string
+			}{
+				{webhook.Filter{Event: "created"}, []string{created, createdV2, orders, v1, v2, all}},
+				{webhook.Filter{Event: "order.created.v2"}, []string{created, createdV2, orders, v2, all}},
+				{webhook.Filter{Resource: "customer"}, []string{created, createdV2, all}},
+			} {
+				got, err := d.Subscriptions(ctx, tc.f)
+				require.NoError(t, err)
+				var ids []string
+				for _, s := range got {
+					ids = append(ids, s.ID)
+				}
+				assert.ElementsMatch(t, tc.want, ids, "%+v", tc.f)
+			}
+
+			_, err = d.Subscribe(ctx, webhook.Subscription{URL: "https://h.example.com/in", Events: []string{"*.shipped"}})
+			assert.ErrorIs(t, err, webhook.ErrInvalid, "a wildcard that matches nothing in the catalog")
+			_, err = d.Subscribe(ctx, webhook.Subscription{URL: "https://h.example.com/in", Events: []string{"order.created.v3"}})
+			assert.ErrorIs(t, err, webhook.ErrInvalid)
+		})
+	}
 }

@@ -2,9 +2,11 @@ package webhook
 
 import (
 	"cmp"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +29,9 @@ import (
 
 // Defaults of the fairness settings.
 const (
+	// MinRateLimitPeriod bounds RateLimit from below: a subscription may not ask for
+	// fewer requests than one a day (RateLimit >= 1/86400).
+	MinRateLimitPeriod = 24 * time.Hour
 	// DefaultMaxInFlight is the number of attempts in flight to one subscription at most,
 	// unless WithMaxInFlight or the subscription's MaxInFlight says otherwise.
 	DefaultMaxInFlight = 4
@@ -43,12 +48,13 @@ const (
 )
 
 // WithMaxInFlight sets how many attempts may be in flight to one subscription at once,
-// for subscriptions that do not set MaxInFlight themselves (DefaultMaxInFlight). New
-// refuses n < 1.
+// for subscriptions that do not set MaxInFlight themselves (DefaultMaxInFlight); 0 means
+// DefaultMaxInFlight, and New refuses n < 0.
 func WithMaxInFlight(n int) Option { return func(cfg *config) { cfg.maxInFlight = n } }
 
 // WithMaxTimeout caps the Timeout a subscription may set (DefaultMaxTimeout): Subscribe
-// refuses a longer one. New refuses d < 1 ms.
+// refuses a longer one. 0 means DefaultMaxTimeout; New refuses a negative d or one under
+// 1 ms.
 func WithMaxTimeout(d time.Duration) Option { return func(cfg *config) { cfg.maxTimeout = d } }
 
 // WithCircuitBreaker opens a subscription's circuit breaker after threshold consecutive
@@ -73,13 +79,13 @@ func WithAutoDisable(after time.Duration) Option {
 type StatusChange struct {
 	// Subscription is the subscription as it was before the change, without credentials
 	// (see Subscription.Redacted).
-	Subscription Subscription
+	Subscription Subscription `json:"subscription"`
 	// Deleted is true when the subscription was deleted, false when it was deactivated.
-	Deleted bool
+	Deleted bool `json:"deleted"`
 	// Reason says why, as it is stored in StatusReason.
-	Reason string
+	Reason string `json:"reason"`
 	// At is when the change was recorded.
-	At time.Time
+	At time.Time `json:"at"`
 }
 
 // WithOnStatusChange calls fn once each time the dispatcher deactivates or deletes a
@@ -148,6 +154,7 @@ type subState struct {
 	failures int64     // consecutive failed attempts, as this dispatcher saw them
 	seeded   bool      // failures was taken from the store at a claim
 	probeAt  time.Time // open breaker: the next probe is not sent before this
+	success  time.Time // when the last attempt this dispatcher saw succeed was recorded
 }
 
 func newFairness(cfg config) *fairness {
@@ -201,7 +208,8 @@ func (f *fairness) quota(sub *store.Subscription, inFlight int) int {
 		st = f.state(sub.ID)
 		f.refill(st, sub.RateLimit, now)
 		if st.tokens < 1 {
-			f.later(now.Add(time.Duration((1 - st.tokens) / sub.RateLimit * float64(time.Second))))
+			wait := min((1-st.tokens)/sub.RateLimit, MinRateLimitPeriod.Seconds()) // no overflow
+			f.later(now.Add(time.Duration(wait * float64(time.Second))))
 			return 0
 		}
 		q = min(q, int(st.tokens))
@@ -245,10 +253,7 @@ func (f *fairness) recorded(subID string, succeeded bool) (opened bool) {
 	defer f.mu.Unlock()
 	st := f.state(subID)
 	if succeeded {
-		st.failures, st.probeAt = 0, time.Time{}
-		if st.tokens == 0 && st.refilled.IsZero() {
-			delete(f.subs, subID) // nothing left worth keeping
-		}
+		st.failures, st.probeAt, st.success = 0, time.Time{}, time.Now()
 		return false
 	}
 	st.failures++
@@ -257,6 +262,17 @@ func (f *fairness) recorded(subID string, succeeded bool) (opened bool) {
 		return true
 	}
 	return false
+}
+
+// lastSuccess is when an attempt to the subscription last succeeded, as this dispatcher
+// saw it; zero when it saw none.
+func (f *fairness) lastSuccess(subID string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st := f.subs[subID]; st != nil {
+		return st.success
+	}
+	return time.Time{}
 }
 
 // forget drops the state of a subscription that was deleted.
@@ -283,16 +299,16 @@ func retryAfterHeader(code int, h http.Header, sentAt time.Time, limit time.Dura
 	if (code != http.StatusTooManyRequests && code != http.StatusServiceUnavailable) || limit <= 0 {
 		return 0, false
 	}
-	v := h.Get("Retry-After")
+	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0, false
 	}
 	var wait time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil {
+			n = math.MaxUint64 // digits too many to count: as long as the cap allows
 		}
-		wait = time.Duration(min(n, int64(limit/time.Second)+1)) * time.Second
+		wait = time.Duration(min(n, uint64(limit/time.Second)+1)) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
 		wait = t.Sub(sentAt)
 	} else {

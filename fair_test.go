@@ -203,6 +203,8 @@ func TestRetryAfter(t *testing.T) {
 		{"HTTP date", 503, func(now time.Time) string { return now.Add(10 * time.Minute).UTC().Format(http.TimeFormat) }, 10 * time.Minute},
 		{"ignored on 500", 500, func(time.Time) string { return "600" }, 60 * time.Second},
 		{"garbage ignored", 429, func(time.Time) string { return "soon" }, 60 * time.Second},
+		{"spaces around the number", 429, func(time.Time) string { return " 600 " }, 600 * time.Second},
+		{"too many digits is capped, not ignored", 503, func(time.Time) string { return "99999999999999999999" }, time.Hour},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -471,5 +473,19 @@ func TestManyHangingEndpointsDelayNoOne(t *testing.T) {
 		slices.Sort(lags)
 		assert.LessOrEqual(t, lags[len(lags)-1], 200*time.Millisecond, "no healthy delivery waits longer than the slow lane's threshold")
 		assert.Zero(t, lags[len(lags)/2], "the median healthy delivery goes out at once")
+	})
+}
+
+func TestRedeliverRefusesTestDeliveries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		sub := e.subscribe("order.created")
+		rep, err := e.d.Test(e.ctx, sub.ID)
+		require.NoError(t, err)
+		err = e.d.Redeliver(e.ctx, rep.Tests[0].DeliveryID)
+		var ve *webhook.ValidationError
+		require.ErrorAs(t, err, &ve, "the catalog's sample must not go out as a real event")
+		e.settle(time.Minute)
+		assert.Len(t, e.ep.requests(), 1, "only the test itself was sent")
 	})
 }

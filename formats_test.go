@@ -89,7 +89,7 @@ func TestEveryTypeInEveryFormat(t *testing.T) {
 	}
 }
 
-func TestQueryFormatSeed003(t *testing.T) {
+func TestQueryFormatResourceID(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		_, err := e.d.Subscribe(e.ctx, webhook.Subscription{URL: "https://qb.example.com/hook", Events: []string{"order.created"}, Format: webhook.FormatQuery})

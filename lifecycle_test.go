@@ -132,3 +132,36 @@ func TestSubscribeErrorsNeverShowTheQuery(t *testing.T) {
 		assert.NotContains(t, err.Error(), "s3cr3t-token", "error for %q", u)
 	}
 }
+
+// Close(nil) is Close(context.Background()): it waits for the attempt in flight instead
+// of panicking.
+func TestCloseNilContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.subscribe(eventtypes.OrderCreated)
+		e.ep.setResponder(func(r *http.Request) (*http.Response, error) {
+			time.Sleep(2 * time.Second) // the bubble's clock: a slow endpoint
+			return answer(r, 200, "ok"), nil
+		})
+		ev := e.emit(eventtypes.OrderCreated)
+		synctest.Wait()
+		require.Len(t, e.ep.requests(), 1, "an attempt is in flight")
+
+		var nilCtx context.Context // a caller's unset context
+		start := time.Now()
+		require.NotPanics(t, func() { assert.NoError(t, e.d.Close(nilCtx)) })
+		assert.Equal(t, 2*time.Second, time.Since(start), "Close waited for the attempt")
+		assert.Equal(t, webhook.DeliverySucceeded, e.delivery(ev.ID).State, "and it was recorded")
+	})
+}
+
+// A deferred Close is harmless on what a failed New returns, and on a Dispatcher that New
+// did not make.
+func TestCloseNilDispatcher(t *testing.T) {
+	d, err := webhook.New(nil)
+	require.Error(t, err)
+	require.Nil(t, d)
+	require.NotPanics(t, func() { assert.NoError(t, d.Close(context.Background())) })
+	var zero webhook.Dispatcher
+	require.NotPanics(t, func() { assert.NoError(t, zero.Close(context.Background())) })
+}

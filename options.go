@@ -119,7 +119,8 @@ const DefaultMaxPayloadBytes = 1 << 20
 
 // WithMaxPayloadBytes sets the largest JSON envelope ({"id","type","timestamp","data"})
 // of an event that Emit accepts (DefaultMaxPayloadBytes); larger data is refused with a
-// *ValidationError before anything is stored. New refuses n < 1.
+// *ValidationError before anything is stored. 0 means DefaultMaxPayloadBytes; New refuses
+// n < 0.
 func WithMaxPayloadBytes(n int) Option { return func(cfg *config) { cfg.maxPayload = n } }
 
 // WithEventID gives the event this ID instead of a generated one: emitting an ID that

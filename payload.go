@@ -38,6 +38,8 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -87,8 +89,7 @@ func encodeJSON(e envelope) ([]byte, error) {
 	}
 
 	// One allocation for a typical body: the envelope's own bytes rarely exceed 96.
-	buf := bytes.NewBuffer(make([]byte, 0, len(data)+len(e.ID)+len(e.Type)+96))
-	b := buf.AvailableBuffer()
+	b := make([]byte, 0, len(data)+len(e.ID)+len(e.Type)+96)
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, e.ID)
 	b = append(b, `,"type":`...)
@@ -99,12 +100,266 @@ func encodeJSON(e envelope) ([]byte, error) {
 		return nil, err
 	}
 	b = append(b, `","data":`...)
-	buf.Write(b)
-	if err := json.Compact(buf, data); err != nil {
-		return nil, fmt.Errorf("webhook: event %q: data is not valid JSON: %w", e.ID, err)
+	b, ok := appendCompactJSON(b, data)
+	if !ok {
+		// Let encoding/json say what is wrong, in its words.
+		err := json.Compact(new(bytes.Buffer), data)
+		return nil, fmt.Errorf("webhook: event %q: data is not valid JSON: %w", e.ID, cmp.Or(err, errInvalidJSON))
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return append(b, '}'), nil
+}
+
+// errInvalidJSON reports data that appendCompactJSON refused and json.Compact did not; it
+// should never be seen.
+var errInvalidJSON = errors.New("invalid JSON")
+
+// appendCompactJSON appends the JSON value src to dst without insignificant whitespace,
+// exactly as json.Compact writes it, and reports whether src is valid as json.Valid
+// judges: one JSON value, whitespace around it at most, nested no deeper than
+// maxJSONDepth. It is several times faster than json.Compact, and copies data that is
+// compact already (what json.Marshal writes, what Emit stores) in one piece. When src is
+// not valid, the appended bytes are garbage; dst's original bytes are untouched.
+func appendCompactJSON(dst, src []byte) ([]byte, bool) {
+	c := jsonCompactor{src: src, dst: dst}
+	i := c.space(0)
+	i, ok := c.value(i, 0)
+	if !ok {
+		return dst, false
+	}
+	if i = c.space(i); i != len(src) {
+		return dst, false
+	}
+	return append(c.dst, src[c.start:]...), true
+}
+
+// maxJSONDepth is how deeply arrays and objects may nest: encoding/json's limit.
+const maxJSONDepth = 10000
+
+// jsonCompactor is the state of appendCompactJSON: src[start:] is what has not been
+// copied to dst yet.
+type jsonCompactor struct {
+	src, dst []byte
+	start    int
+}
+
+// jsonStringByte marks the bytes that may stand for themselves inside a JSON string: all
+// but the control characters, the quote and the backslash.
+var jsonStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// isJSONSpace reports whether c is insignificant whitespace in JSON.
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// space skips the whitespace at src[i:], leaving it out of dst, and returns the index
+// after it.
+func (c *jsonCompactor) space(i int) int {
+	if i < len(c.src) && c.src[i] > ' ' {
+		return i // the usual case, inlined: no whitespace
+	}
+	return c.skipSpace(i)
+}
+
+// skipSpace is space's slow path.
+func (c *jsonCompactor) skipSpace(i int) int {
+	if i >= len(c.src) || !isJSONSpace(c.src[i]) {
+		return i
+	}
+	c.dst = append(c.dst, c.src[c.start:i]...)
+	for i < len(c.src) && isJSONSpace(c.src[i]) {
+		i++
+	}
+	c.start = i
+	return i
+}
+
+// value checks the value at src[i:], at nesting depth depth, and returns the index after
+// it.
+func (c *jsonCompactor) value(i, depth int) (int, bool) {
+	src := c.src
+	if i >= len(src) {
+		return i, false
+	}
+	switch src[i] {
+	case '{':
+		if depth++; depth > maxJSONDepth {
+			return i, false
+		}
+		if i = c.space(i + 1); i < len(src) && src[i] == '}' {
+			return i + 1, true
+		}
+		for {
+			if i >= len(src) || src[i] != '"' {
+				return i, false
+			}
+			var ok bool
+			if i, ok = c.str(i); !ok {
+				return i, false
+			}
+			if i = c.space(i); i >= len(src) || src[i] != ':' {
+				return i, false
+			}
+			if i, ok = c.value(c.space(i+1), depth); !ok {
+				return i, false
+			}
+			if i = c.space(i); i >= len(src) {
+				return i, false
+			}
+			switch src[i] {
+			case ',':
+				i = c.space(i + 1)
+			case '}':
+				return i + 1, true
+			default:
+				return i, false
+			}
+		}
+	case '[':
+		if depth++; depth > maxJSONDepth {
+			return i, false
+		}
+		if i = c.space(i + 1); i < len(src) && src[i] == ']' {
+			return i + 1, true
+		}
+		for {
+			var ok bool
+			if i, ok = c.value(i, depth); !ok {
+				return i, false
+			}
+			if i = c.space(i); i >= len(src) {
+				return i, false
+			}
+			switch src[i] {
+			case ',':
+				i = c.space(i + 1)
+			case ']':
+				return i + 1, true
+			default:
+				return i, false
+			}
+		}
+	case '"':
+		return c.str(i)
+	case 't':
+		return literal(src, i, "true")
+	case 'f':
+		return literal(src, i, "false")
+	case 'n':
+		return literal(src, i, "null")
+	default:
+		return number(src, i)
+	}
+}
+
+// str checks the string that starts with the quote at src[i] and returns the index after
+// its closing quote.
+func (c *jsonCompactor) str(i int) (int, bool) {
+	src := c.src
+	for i++; ; {
+		// Eight bytes at a time while none needs a look, then byte by byte.
+		for i+8 <= len(src) && !hasStringSpecial(binary.LittleEndian.Uint64(src[i:])) {
+			i += 8
+		}
+		for i < len(src) && jsonStringByte[src[i]] {
+			i++
+		}
+		if i >= len(src) {
+			return i, false
+		}
+		switch src[i] {
+		case '"':
+			return i + 1, true
+		case '\\':
+			if i+1 >= len(src) {
+				return i, false
+			}
+			switch src[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(src) || !isHex(src[i+2]) || !isHex(src[i+3]) || !isHex(src[i+4]) || !isHex(src[i+5]) {
+					return i, false
+				}
+				i += 6
+			default:
+				return i, false
+			}
+		default: // a control character
+			return i, false
+		}
+	}
+}
+
+// hasStringSpecial reports whether any of the eight bytes in x is a control character, a
+// quote or a backslash (bytes from 0x80 up never are). It may report true for a byte
+// just above a special one, never false for a special one: callers then look byte by
+// byte.
+func hasStringSpecial(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (x - ones*0x20) &^ x // the high bit set where a byte is below 0x20
+	q := x ^ ones*'"'             // zero bytes where x has a quote
+	quote := (q - ones) &^ q
+	b := x ^ ones*'\\' // zero bytes where x has a backslash
+	slash := (b - ones) &^ b
+	return (below|quote|slash)&highs != 0
+}
+
+// literal checks that src[i:] starts with word (true, false or null).
+func literal(src []byte, i int, word string) (int, bool) {
+	if len(src)-i < len(word) || string(src[i:i+len(word)]) != word {
+		return i, false
+	}
+	return i + len(word), true
+}
+
+// number checks the number at src[i:]: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func number(src []byte, i int) (int, bool) {
+	if i < len(src) && src[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(src) && src[i] == '0':
+		i++
+	case i < len(src) && '1' <= src[i] && src[i] <= '9':
+		i = digits(src, i+1)
+	default:
+		return i, false
+	}
+	if i < len(src) && src[i] == '.' {
+		j := digits(src, i+1)
+		if j == i+1 {
+			return j, false
+		}
+		i = j
+	}
+	if i < len(src) && (src[i] == 'e' || src[i] == 'E') {
+		i++
+		if i < len(src) && (src[i] == '+' || src[i] == '-') {
+			i++
+		}
+		j := digits(src, i)
+		if j == i {
+			return j, false
+		}
+		i = j
+	}
+	return i, true
+}
+
+// digits returns the index after the decimal digits at src[i:].
+func digits(src []byte, i int) int {
+	for i < len(src) && '0' <= src[i] && src[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// isHex reports whether c is a hexadecimal digit.
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // appendRFC3339UTC appends t in UTC as RFC 3339 with sub-second precision, the spelling of
@@ -188,6 +443,34 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// jsonStringLen is len(appendJSONString(nil, s)), without writing it.
+func jsonStringLen(s string) int {
+	n := 2 // the quotes
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != '"' && c != '\\':
+				n++
+			case c == '"', c == '\\', c == '\b', c == '\f', c == '\n', c == '\r', c == '\t':
+				n += 2
+			default:
+				n += 6 // \u00XX
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += 6 // \ufffd, \u2028, \u2029
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
 }
 
 // encodeXML returns the XML body of e, the envelope under a <webhook> root:
@@ -400,7 +683,7 @@ func hasXMLPrefix(s string) bool {
 //     when the name would be event_id.
 //
 // The rest of the data is not sent: a query string cannot carry nested data faithfully, so a
-// receiver uses the IDs to fetch what it needs, as seed 003 advises.
+// receiver uses the IDs to fetch what it needs from the shop's API.
 func queryParams(e envelope) url.Values {
 	q := url.Values{
 		"event_type": {e.Type},

@@ -119,6 +119,7 @@ func TestEncodeJSONStrings(t *testing.T) {
 		inputs = append(inputs, string([]byte{byte(c)}), "x"+string([]byte{byte(c)})+"y")
 	}
 	for _, s := range inputs {
+		assert.Equal(t, len(appendJSONString(nil, s)), jsonStringLen(s), "%q", s)
 		got := appendJSONString([]byte("prefix"), s)
 		require.True(t, bytes.HasPrefix(got, []byte("prefix")))
 		got = got[len("prefix"):]
@@ -349,7 +350,7 @@ func TestQueryParams(t *testing.T) {
 		})
 	}
 
-	t.Run("seed 003 URL", func(t *testing.T) {
+	t.Run("resource ID as <resource>_id", func(t *testing.T) {
 		q := queryParams(envelope{ID: "evt_1", Type: "order.created", Timestamp: ts, Data: json.RawMessage(`{"id":"12345"}`)})
 		assert.Equal(t, "event_id=evt_1&event_type=order.created&order_id=12345&timestamp="+unix, q.Encode())
 	})
@@ -387,10 +388,17 @@ func FuzzJSONToXML(f *testing.F) {
 			t.Fatalf("encodeXML(%q) = %q\nread back as %#v\nwant %#v", data, got, gotData, want)
 		}
 
-		// The JSON body of the same data is valid too.
+		// The JSON body of the same data is valid too, and as long as Emit reckons.
 		body, err := encodeJSON(env)
 		if err != nil {
 			t.Fatalf("encodeJSON(%q): %v", data, err)
+		}
+		var compact bytes.Buffer
+		_ = json.Compact(&compact, data)
+		// (Each invalid UTF-8 byte of the data becomes \ufffd in the body, which
+		// envelopeSize does not count.)
+		if n := envelopeSize(id, typ, env.Timestamp, compact.Bytes()); utf8.Valid(data) && n != len(body) {
+			t.Fatalf("envelopeSize = %d, the body of %q is %d bytes", n, data, len(body))
 		}
 		if !json.Valid(body) || !utf8.Valid(body) {
 			t.Fatalf("encodeJSON(%q) = %q: not valid UTF-8 JSON", data, body)

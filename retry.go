@@ -52,7 +52,7 @@ var defaultDelays = []time.Duration{
 	60 * time.Second, 120 * time.Second, 180 * time.Second, 240 * time.Second, 300 * time.Second,
 }
 
-// DefaultRetryPolicy returns the policy of SPEC.md (seed 002): six attempts, at 0, +60,
+// DefaultRetryPolicy returns the library's standard retry policy: six attempts, at 0, +60,
 // +120, +180, +240 and +300 seconds (each measured from the previous attempt's send), a
 // 5-second timeout, deactivation on 400/401/403/404/405/406/410/411, deletion when the
 // body says "please unsubscribe me". Each call returns a new value the caller may change.
@@ -167,7 +167,7 @@ const (
 	verdictGiveUp                     // no request can ever succeed (body over the limit)
 )
 
-// judge applies the response rules of SPEC.md in their order: the unsubscribe phrase,
+// judge applies the response rules in their order: the unsubscribe phrase,
 // the deactivating codes, 2xx, and everything else (no answer included) is a retry.
 func (p RetryPolicy) judge(status int, body []byte, err error) verdict {
 	if err != nil || status == 0 {

@@ -10,7 +10,10 @@ import (
 	"github.com/shophooks/webhook/store"
 )
 
-// TestReport is the answer of Test, shaped like seed 004's "Test a webhook" response.
+// TestReport is the answer of Test: how many test requests were sent and how each went.
+// Its JSON names are camelCase ("startedAt", "testsRun", "durationMs", ...), the shape
+// of the established "test a webhook" answer that merchant tools already read; it is the
+// one exception to the snake_case rule of the other types.
 type TestReport struct {
 	StartedAt      time.Time    `json:"startedAt"`
 	TestsRun       int          `json:"testsRun"`

@@ -59,7 +59,7 @@ func TestTestReport(t *testing.T) {
 		assert.Contains(t, byType[eventtypes.OrderCancelled].Error, "timeout")
 		assert.Equal(t, 5*time.Second, byType[eventtypes.OrderCancelled].Duration)
 
-		// The report marshals with seed 004's names.
+		// The report marshals with the camelCase names of the test answer.
 		raw, err := json.Marshal(rep)
 		require.NoError(t, err)
 		var m map[string]any

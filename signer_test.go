@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,6 +134,137 @@ func TestStandardSignerErrors(t *testing.T) {
 	}
 }
 
+// TestKeyringVectors signs every vector through a dispatcher's keyring three times over,
+// so that the later signatures come from reused HMAC states.
+func TestKeyringVectors(t *testing.T) {
+	var keys keyring
+	for range 3 {
+		for _, v := range loadVectors(t) {
+			h := http.Header{}
+			err := signStandard(h, SignInput{ID: v.ID, Timestamp: time.Unix(v.Timestamp, 0), Body: []byte(v.Body), Secrets: v.Secrets}, &keys)
+			require.NoError(t, err, v.Name)
+			assert.Equal(t, v.Signature, h.Get(HeaderWebhookSignature), v.Name)
+			assert.Equal(t, strconv.FormatInt(v.Timestamp, 10), h.Get(HeaderWebhookTimestamp), v.Name)
+		}
+	}
+}
+
+// TestKeyringConcurrent signs from many goroutines at once with a few secrets, rotating
+// and not, and checks every signature against a fresh StandardSigner's.
+func TestKeyringConcurrent(t *testing.T) {
+	secrets := []string{NewSecret(), NewSecret(), "raw shared secret", NewSecret()}
+	var keys keyring
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				in := SignInput{
+					ID: fmt.Sprintf("evt_%d_%d", g, i), Timestamp: time.Unix(1700000000+int64(i), 0),
+					Body:    []byte(fmt.Sprintf(`{"n":%d}`, i)),
+					Secrets: []string{secrets[(g+i)%len(secrets)]},
+				}
+				if i%2 == 1 { // while a secret is rotated
+					in.Secrets = append(in.Secrets, secrets[(g+i+1)%len(secrets)])
+				}
+				got, want := http.Header{}, http.Header{}
+				if err := signStandard(got, in, &keys); err != nil {
+					errs <- err
+					return
+				}
+				if err := (StandardSigner{}).Sign(want, in); err != nil {
+					errs <- err
+					return
+				}
+				if got.Get(HeaderWebhookSignature) != want.Get(HeaderWebhookSignature) {
+					errs <- fmt.Errorf("%s: signature %q, want %q", in.ID, got.Get(HeaderWebhookSignature), want.Get(HeaderWebhookSignature))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestKeyringBounded checks that a keyring forgets secrets: those unused for two
+// generations, whether a generation ends by size or by age.
+func TestKeyringBounded(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	sign := func(keys *keyring, secret string, at time.Time) {
+		t.Helper()
+		require.NoError(t, signStandard(http.Header{}, SignInput{ID: "evt_1", Timestamp: at, Body: []byte("{}"), Secrets: []string{secret}}, keys))
+	}
+	kept := func(keys *keyring, secret string) bool {
+		keys.mu.Lock()
+		defer keys.mu.Unlock()
+		return keys.cur[secret] != nil || keys.prev[secret] != nil
+	}
+
+	t.Run("by size", func(t *testing.T) {
+		var keys keyring
+		old, used := NewSecret(), NewSecret()
+		sign(&keys, old, t0)
+		sign(&keys, used, t0)
+		for i := range 2 * keyringSize {
+			sign(&keys, fmt.Sprintf("raw secret %d", i), t0)
+			if i%100 == 0 {
+				sign(&keys, used, t0) // in use: kept
+			}
+		}
+		assert.False(t, kept(&keys, old), "a secret unused for two generations is forgotten")
+		assert.True(t, kept(&keys, used))
+		keys.mu.Lock()
+		defer keys.mu.Unlock()
+		assert.LessOrEqual(t, len(keys.cur)+len(keys.prev), 2*keyringSize)
+	})
+	t.Run("by age", func(t *testing.T) {
+		var keys keyring
+		old, used := NewSecret(), NewSecret()
+		sign(&keys, old, t0)
+		sign(&keys, used, t0)
+		sign(&keys, used, t0.Add(keyringAge))
+		assert.True(t, kept(&keys, old), "one generation old")
+		sign(&keys, used, t0.Add(2*keyringAge))
+		assert.False(t, kept(&keys, old), "two generations old")
+		assert.True(t, kept(&keys, used))
+	})
+}
+
+func TestKeyringInvalidSecret(t *testing.T) {
+	var keys keyring
+	good := NewSecret()
+	for range 2 {
+		h := http.Header{}
+		h.Set(HeaderWebhookSignature, "v1,stale")
+		err := signStandard(h, SignInput{ID: "evt_1", Timestamp: time.Unix(1700000000, 0), Secrets: []string{good, "whsec_not*base64!"}}, &keys)
+		require.ErrorIs(t, err, ErrInvalidSecret)
+		assert.Contains(t, err.Error(), "secret 2")
+		assert.NotContains(t, err.Error(), "not*base64")
+		assert.Empty(t, h.Get(HeaderWebhookSignature), "no partial signature")
+		assert.Equal(t, "evt_1", h.Get(HeaderWebhookID))
+	}
+	assert.Len(t, keys.cur, 1, "only the good secret is kept")
+}
+
+// TestStandardSignerHeaderValuesApart checks that the three headers, whose values share
+// one allocation, do not share storage: adding a value to one leaves the others alone.
+func TestStandardSignerHeaderValuesApart(t *testing.T) {
+	h := http.Header{}
+	require.NoError(t, StandardSigner{}.Sign(h, SignInput{ID: "evt_1", Timestamp: time.Unix(1700000000, 0), Body: []byte("{}"), Secrets: []string{NewSecret()}}))
+	sig := h.Get(HeaderWebhookSignature)
+	h.Add(HeaderWebhookID, "evt_2")
+	h.Add(HeaderWebhookTimestamp, "1")
+	assert.Equal(t, []string{"evt_1", "evt_2"}, h.Values(HeaderWebhookID))
+	assert.Equal(t, []string{"1700000000", "1"}, h.Values(HeaderWebhookTimestamp))
+	assert.Equal(t, []string{sig}, h.Values(HeaderWebhookSignature))
+}
+
 func TestValidateSecret(t *testing.T) {
 	tests := []struct {
 		secret string
@@ -146,6 +278,11 @@ func TestValidateSecret(t *testing.T) {
 		{"whsec_%%%", false},
 		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", false}, // truncated base64
 		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw==", false},
+		{"~ printable ASCII, space to tilde !", true},
+		{"k\xff\xfe-raw-key", false}, // not UTF-8: a JSON store would change it
+		{"clé-secrète", false},       // UTF-8, but outside the documented alphabet
+		{"tab\tinside", false},
+		{"nul\x00inside", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.secret, func(t *testing.T) {

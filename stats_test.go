@@ -138,3 +138,32 @@ func TestDeliveriesPaging(t *testing.T) {
 		assert.Len(t, ok, 25)
 	})
 }
+
+// An endpoint that failed for a while and recovered: the totals still show the outage,
+// the last hour shows the recovery.
+func TestStatsWindows(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		sub := e.subscribe(eventtypes.OrderCreated)
+		e.ep.setResponder(status(503, "down"))
+		e.emit(eventtypes.OrderCreated)
+		e.settle(20 * time.Minute) // all six attempts, 15 minutes of schedule
+		e.ep.setResponder(status(200, "ok"))
+		e.settle(2 * time.Hour)
+		e.emit(eventtypes.OrderCreated)
+		e.settle(time.Second)
+
+		st, err := e.d.Stats(e.ctx)
+		require.NoError(t, err)
+		h := st.Subscriptions[sub.ID]
+		assert.Equal(t, int64(7), h.Attempts)
+		assert.InDelta(t, 1.0/7, h.SuccessRate, 1e-9)
+		assert.Equal(t, int64(1), h.LastHour.Attempts)
+		assert.Equal(t, 1.0, h.LastHour.SuccessRate)
+		assert.Empty(t, h.LastHour.ErrorsByKind)
+		assert.Equal(t, int64(7), h.LastDay.Attempts)
+		assert.Equal(t, map[webhook.ErrorKind]int64{webhook.ErrorServer: 6}, h.LastDay.ErrorsByKind)
+		assert.Equal(t, int64(7), st.Overall.LastDay.Attempts)
+		assert.False(t, h.LastHour.Since.After(time.Now().Add(-time.Hour)), "the hour covers at least an hour")
+	})
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,6 +50,9 @@ func (d *Dispatcher) validate(sub Subscription) error {
 	if len(sub.Name) > 1000 {
 		return &ValidationError{Field: "Name", Reason: "is longer than 1000 bytes"}
 	}
+	if !utf8.ValidString(sub.Name) {
+		return &ValidationError{Field: "Name", Value: safeValue(sub.Name), Reason: "is not valid UTF-8"}
+	}
 	if err := validateURL(sub.URL, d.cfg.requireHTTPS); err != nil {
 		return err
 	}
@@ -70,17 +72,11 @@ func (d *Dispatcher) validate(sub Subscription) error {
 			return &ValidationError{Field: s.field, Reason: "is not a usable secret", Err: err}
 		}
 	}
-	for k, v := range sub.Headers {
-		ck := http.CanonicalHeaderKey(k)
-		switch {
-		case !headerName(k):
-			return &ValidationError{Field: "Headers", Value: k, Reason: "is not a valid header name"}
-		case forbiddenHeaders[ck]:
-			return &ValidationError{Field: "Headers", Value: k, Reason: "may not be set by a subscription"}
-		case strings.ContainsAny(v, "\r\n\x00"):
-			// The value may be a secret: name the header, never the value.
-			return &ValidationError{Field: "Headers", Value: k, Reason: "has a line break or NUL in its value"}
-		}
+	if err := validateHeaders(sub.Headers); err != nil {
+		return err
+	}
+	if err := validateReason("StatusReason", sub.StatusReason); err != nil {
+		return err
 	}
 	if err := validateMetadata(sub.Metadata); err != nil {
 		return err
@@ -88,8 +84,8 @@ func (d *Dispatcher) validate(sub Subscription) error {
 	if sub.MaxInFlight < 0 {
 		return &ValidationError{Field: "MaxInFlight", Value: fmt.Sprint(sub.MaxInFlight), Reason: "must not be negative"}
 	}
-	if sub.RateLimit < 0 || math.IsNaN(sub.RateLimit) || math.IsInf(sub.RateLimit, 0) {
-		return &ValidationError{Field: "RateLimit", Value: fmt.Sprint(sub.RateLimit), Reason: "must be a positive number of requests per second, or 0 for none"}
+	if sub.RateLimit != 0 && !(sub.RateLimit >= 1/MinRateLimitPeriod.Seconds() && sub.RateLimit <= 1e6) {
+		return &ValidationError{Field: "RateLimit", Value: fmt.Sprint(sub.RateLimit), Reason: "must be between one request a day (1/86400) and 1e6 requests per second, or 0 for no limit"}
 	}
 	if sub.Timeout != 0 && (sub.Timeout < time.Millisecond || sub.Timeout > d.cfg.maxTimeout) {
 		return &ValidationError{Field: "Timeout", Value: sub.Timeout.String(), Reason: fmt.Sprintf("must be between 1ms and %s, or 0 for the default", d.cfg.maxTimeout)}
@@ -120,6 +116,9 @@ func validateURL(raw string, requireHTTPS bool) error {
 	}
 	if len(raw) > 2048 {
 		return &ValidationError{Field: "URL", Reason: "is longer than 2048 bytes"}
+	}
+	if !utf8.ValidString(raw) {
+		return &ValidationError{Field: "URL", Reason: "is not valid UTF-8"}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -190,6 +189,14 @@ func validateWorkspace(ws string) error {
 	return nil
 }
 
+// validateReason checks a status reason: text, kept as given.
+func validateReason(field, reason string) error {
+	if len(reason) > 1000 || !utf8.ValidString(reason) {
+		return &ValidationError{Field: field, Value: safeValue(reason), Reason: "must be at most 1000 bytes of UTF-8"}
+	}
+	return nil
+}
+
 // Metadata limits: enough for an application's labels, not a second database.
 const (
 	maxMetadataKeys  = 50
@@ -227,6 +234,66 @@ func validateEventID(id string) error {
 		return &ValidationError{Field: "eventID", Reason: fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", maxIDLength)}
 	}
 	return nil
+}
+
+// maxHeaders and maxHeaderBytes bound a subscription's own headers: auth tokens and API
+// keys, not a payload.
+const (
+	maxHeaders     = 50
+	maxHeaderBytes = 8 << 10
+)
+
+// validateHeaders checks a subscription's headers as RFC 9110 defines them, so that every
+// one can be sent and arrives as stored: a name is a token, a value is visible ASCII
+// characters with spaces or tabs only between them (no control character, no leading or
+// trailing white space, which a receiver would strip, and no byte above 0x7e, which RFC
+// 9110 calls obsolete and which not every store could keep byte for byte). Two names that
+// differ only in case are the same header and are refused. An error names the header,
+// never its value, which is often a credential.
+func validateHeaders(h map[string]string) error {
+	if len(h) > maxHeaders {
+		return &ValidationError{Field: "Headers", Reason: fmt.Sprintf("has %d headers, more than %d", len(h), maxHeaders)}
+	}
+	seen := make(map[string]string, len(h))
+	size := 0
+	for k, v := range h {
+		ck := http.CanonicalHeaderKey(k)
+		switch {
+		case !headerName(k):
+			return &ValidationError{Field: "Headers", Value: safeValue(k), Reason: "is not a valid header name (RFC 9110 token)"}
+		case forbiddenHeaders[ck]:
+			return &ValidationError{Field: "Headers", Value: k, Reason: "may not be set by a subscription"}
+		case seen[ck] != "":
+			return &ValidationError{Field: "Headers", Value: k, Reason: fmt.Sprintf("is the same header as %q (names are case-insensitive)", seen[ck])}
+		}
+		seen[ck] = k
+		if reason := headerValueProblem(v); reason != "" {
+			return &ValidationError{Field: "Headers", Value: k, Reason: "value " + reason}
+		}
+		size += len(k) + len(v)
+	}
+	if size > maxHeaderBytes {
+		return &ValidationError{Field: "Headers", Reason: fmt.Sprintf("hold %d bytes, more than %d", size, maxHeaderBytes)}
+	}
+	return nil
+}
+
+// headerValueProblem says what makes v an invalid header value, or "" when it is valid:
+// RFC 9110's field-value without obs-text.
+func headerValueProblem(v string) string {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == ' ' || c == '\t':
+			if i == 0 || i == len(v)-1 {
+				return "has leading or trailing white space"
+			}
+		case c < ' ' || c == 0x7f:
+			return "has a control character (a line break, NUL, DEL, ...)"
+		case c > 0x7f:
+			return "has a byte outside printable ASCII"
+		}
+	}
+	return ""
 }
 
 func printableASCII(s string) bool {

@@ -1,7 +1,11 @@
 package webhook
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -42,6 +46,106 @@ func FuzzValidateURL(f *testing.F) {
 		}
 		if u.Hostname() == "" || u.User != nil {
 			t.Fatalf("accepted %q: host %q, user %v", raw, u.Hostname(), u.User)
+		}
+	})
+}
+
+// errDialed marks a request that got past the transport's own checks to the dial.
+var errDialed = errors.New("dialed")
+
+// transportAccepts reports whether net/http's transport would send a request with this
+// header: it checks header names and values before it dials.
+func transportAccepts(t *testing.T, name, value string) bool {
+	t.Helper()
+	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return nil, errDialed }}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodPost, "http://hooks.example.com/in", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header[name] = []string{value}
+	_, err = tr.RoundTrip(req)
+	return errors.Is(err, errDialed)
+}
+
+// FuzzValidateHeaders checks that every header validateHeaders accepts can be sent by
+// net/http and survives a JSON round trip (how the bbolt store keeps it) byte for byte,
+// and that a refusal never shows the value.
+func FuzzValidateHeaders(f *testing.F) {
+	for _, s := range []string{
+		"Bearer abc.def", "a b\tc", "", "a\x01b", "\x7f", " lead", "trail ", "\t", "k\xff\xfe",
+		"caf\u00e9", "a\r\nX-Injected: 1", "x\x00y", "~!#$%&'*+-.^_`|", `"quoted", (commented)`,
+	} {
+		f.Add("X-Api-Key", s)
+	}
+	f.Add("X Bad", "v")
+	f.Add("X-Ok:", "v")
+	f.Add("", "v")
+	f.Fuzz(func(t *testing.T, name, value string) {
+		err := validateHeaders(map[string]string{name: value})
+		if err != nil {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Field != "Headers" {
+				t.Fatalf("validateHeaders = %v, want a *ValidationError for Headers", err)
+			}
+			// The name may be shown; the value never (8 bytes: short strings can occur in
+			// the fixed wording of the reason).
+			if ve.Value != "" && ve.Value != name && ve.Value != safeValue(name) {
+				t.Fatalf("the refusal shows %q, not the header's name", ve.Value)
+			}
+			if len(value) >= 8 && (strings.Contains(ve.Reason, value) || ve.Err != nil) {
+				t.Fatalf("the refusal shows the value: %v", err)
+			}
+			return
+		}
+		if !transportAccepts(t, name, value) {
+			t.Fatalf("accepted header %q: %q, which net/http refuses to send", name, value)
+		}
+		raw, err := json.Marshal(Subscription{Headers: map[string]string{name: value}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Subscription
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Headers[name] != value {
+			t.Fatalf("accepted header value %q comes back from JSON as %q", value, back.Headers[name])
+		}
+	})
+}
+
+// FuzzValidateSecret checks that every secret ValidateSecret accepts survives a JSON round
+// trip byte for byte (so every store signs with the secret Subscribe returned), and that
+// a refusal never shows the secret.
+func FuzzValidateSecret(f *testing.F) {
+	for _, s := range []string{
+		"", "any raw shared secret", "k\xff\xfe-raw-key", "tab\there", "caf\u00e9", NewSecret(),
+		"whsec_", "whsec_%%%", "line\nbreak", "\x7f",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, secret string) {
+		err := ValidateSecret(secret)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidSecret) {
+				t.Fatalf("ValidateSecret = %v, want ErrInvalidSecret", err)
+			}
+			if rest := strings.TrimPrefix(secret, SecretPrefix); len(rest) > 3 && strings.Contains(err.Error(), rest) {
+				t.Fatalf("the refusal shows the secret: %v", err)
+			}
+			return
+		}
+		raw, err := json.Marshal(Subscription{Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Subscription
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Secret != secret {
+			t.Fatalf("accepted secret %q comes back from JSON as %q", secret, back.Secret)
 		}
 	})
 }

@@ -44,7 +44,7 @@ func TestBadInputNamesTheField(t *testing.T) {
 		{"bad while_inactive", "POST", hooks, `{` + ok + `,"while_inactive":"keep"}`, "invalid", "while_inactive", `"discard" or "hold"`},
 		{"bad secret", "POST", hooks, `{` + ok + `,"secret":"whsec_!!"}`, "invalid", "secret", "usable secret"},
 		{"negative max_in_flight", "POST", hooks, `{` + ok + `,"max_in_flight":-1}`, "invalid", "max_in_flight", "negative"},
-		{"negative rate_limit", "POST", hooks, `{` + ok + `,"rate_limit":-2}`, "invalid", "rate_limit", "positive"},
+		{"negative rate_limit", "POST", hooks, `{` + ok + `,"rate_limit":-2}`, "invalid", "rate_limit", "between"},
 		{"timeout too long", "POST", hooks, `{` + ok + `,"timeout_ms":3600000}`, "invalid", "timeout_ms", "between"},
 		{"timeout overflow", "POST", hooks, `{` + ok + `,"timeout_ms":9223372036854775807}`, "invalid", "timeout_ms", "milliseconds"},
 		{"metadata key too long", "POST", hooks, `{` + ok + `,"metadata":{"` + strings.Repeat("k", 101) + `":"v"}}`, "invalid", "metadata", "keys"},

@@ -37,7 +37,7 @@ func TestEventTypes(t *testing.T) {
 
 func TestCreateWebhookSeedBody(t *testing.T) {
 	e := newEnv(t)
-	// The request body of the seed's "Create a webhook", as it is written there.
+	// The request body of the established "Create a webhook" call, as merchant tools send it.
 	a := e.ok(e.do("POST", "/workspaces/"+wsA+"/webhooks", `{
 		"events": ["order.status"],
 		"name": "My alert for order statuses",
@@ -314,7 +314,7 @@ func TestTestWebhook(t *testing.T) {
 	id, secret := e.create(wsA, `["order.created","order.cancelled"]`, ``)
 	path := "/workspaces/" + wsA + "/webhooks/" + id + "/test"
 
-	// Empty body: every subscribed type. The report is the seed's, camelCase.
+	// Empty body: every subscribed type. The report is the established test answer, camelCase.
 	a := e.ok(e.do("POST", path, ""), http.StatusOK)
 	m := a.object(t)
 	assert.Equal(t, 2.0, m["testsRun"])

@@ -9,19 +9,24 @@ import (
 	"sync"
 )
 
-// Type describes one event type.
+// Type describes one event type. Its JSON names are snake_case, as everywhere
+// in this module.
 type Type struct {
-	// Name is "resource.action", e.g. "order.created".
-	Name string
-	// Resource is the part of Name before the dot ("order").
-	Resource string
-	// Action is the part of Name after the dot ("created").
-	Action string
+	// Name is "resource.action", e.g. "order.created", or
+	// "resource.action.vN" for a new version of a type whose payload changed,
+	// e.g. "order.created.v2".
+	Name string `json:"name"`
+	// Resource is the part of Name before the first dot ("order").
+	Resource string `json:"resource"`
+	// Action is the part of Name after it ("created"), without the version.
+	Action string `json:"action"`
+	// Version is the version part of a versioned name ("v2"); empty otherwise.
+	Version string `json:"version,omitempty"`
 	// Description says in one sentence when the event is emitted.
-	Description string
+	Description string `json:"description"`
 	// Sample is an example payload: a JSON object whose top-level string
 	// field "id" is the resource's ID. It is what a test delivery sends.
-	Sample json.RawMessage
+	Sample json.RawMessage `json:"sample"`
 }
 
 // Catalog is a set of event types, keyed by name. It is safe for concurrent
@@ -60,9 +65,13 @@ func Default() *Catalog {
 
 // Register adds t to the catalog.
 //
-// t.Name must be "resource.action" with exactly one dot, each part made of
-// lowercase ASCII letters, digits and underscores. t.Resource and t.Action are
-// derived from the name when empty and must agree with it when set. t.Sample,
+// t.Name must be "resource.action", each part made of lowercase ASCII letters,
+// digits and underscores, optionally followed by a version ".vN" (N a number
+// without leading zeros: "order.created.v2"). t.Resource, t.Action and
+// t.Version are derived from the name when empty and must agree with it when
+// set. A versioned type is a type of its own: "order.created" and
+// "order.created.v2" may both be registered, and a subscription to one does
+// not receive the other (but "order.*" and "*.created" receive both). t.Sample,
 // when set, must be a JSON object (it is stored compacted; a top-level string
 // "id" is recommended, as the query payload format sends it as
 // "<resource>_id"); when empty, the sample {"id":"<resource>_sample"} is
@@ -145,31 +154,51 @@ func (c *Catalog) Validate(name string) error {
 }
 
 // ValidatePattern returns nil when pattern is something a subscription may
-// name: a registered type, "resource.*" for a resource that has at least one
-// registered type, or "*". Otherwise it returns an [*UnknownTypeError]
-// (matching [ErrUnknownType]) with the closest registered names and
-// "resource.*" patterns as suggestions.
+// name (see [Match]): a registered type; "*"; "resource.*" for a resource that
+// has a registered type; "*.action" for an action that a registered type has
+// (at any version); "*.action.vN" for an action and version a registered type
+// has. So a pattern is accepted exactly when it matches a registered type.
+// Otherwise it returns an [*UnknownTypeError] (matching [ErrUnknownType]) with
+// the closest registered names and patterns as suggestions.
 func (c *Catalog) ValidatePattern(pattern string) error {
 	if pattern == wildcard {
 		return nil
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if res, ok := strings.CutSuffix(pattern, ".*"); ok {
-		if c.hasResource(res) {
+	if strings.IndexByte(pattern, '*') < 0 {
+		if _, ok := c.types[pattern]; ok {
 			return nil
 		}
-	} else if _, ok := c.types[pattern]; ok {
+	} else if c.matchesAny(pattern) {
 		return nil
 	}
 	candidates := slices.Clone(c.names)
-	for i, name := range c.names {
-		res := c.types[name].Resource
-		if i == 0 || c.types[c.names[i-1]].Resource != res {
-			candidates = append(candidates, res+".*")
+	seen := make(map[string]bool)
+	for _, name := range c.names {
+		t := c.types[name]
+		for _, p := range []string{t.Resource + ".*", "*." + t.Action} {
+			if !seen[p] {
+				seen[p] = true
+				candidates = append(candidates, p)
+			}
 		}
 	}
 	return &UnknownTypeError{Name: pattern, Suggestions: suggest(pattern, candidates)}
+}
+
+// matchesAny reports whether a wildcard pattern matches a registered type. The
+// caller holds c.mu.
+func (c *Catalog) matchesAny(pattern string) bool {
+	if res, ok := strings.CutSuffix(pattern, ".*"); ok && res != wildcard && strings.IndexByte(res, '.') < 0 {
+		return c.hasResource(res) // resource.*: a binary search
+	}
+	for _, name := range c.names {
+		if Match(pattern, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Expand returns the registered names that at least one of patterns matches
@@ -212,12 +241,12 @@ func normalize(t Type) (Type, error) {
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w %q: %s", ErrInvalidType, t.Name, fmt.Sprintf(format, args...))
 	}
-	res, act, ok := SplitName(t.Name)
+	res, act, ver, ok := ParseName(t.Name)
 	if !ok {
-		return Type{}, invalid("name must be resource.action with exactly one dot and both parts non-empty")
+		return Type{}, invalid("name must be resource.action, or resource.action.vN for a version (v1, v2, ...), with no part empty")
 	}
 	if !validPart(res) || !validPart(act) {
-		return Type{}, invalid("name may hold only lowercase letters, digits and underscores around its dot")
+		return Type{}, invalid("resource and action may hold only lowercase letters, digits and underscores")
 	}
 	if t.Resource != "" && t.Resource != res {
 		return Type{}, invalid("resource %q does not match the name", t.Resource)
@@ -225,7 +254,10 @@ func normalize(t Type) (Type, error) {
 	if t.Action != "" && t.Action != act {
 		return Type{}, invalid("action %q does not match the name", t.Action)
 	}
-	t.Resource, t.Action = res, act
+	if t.Version != "" && t.Version != ver {
+		return Type{}, invalid("version %q does not match the name", t.Version)
+	}
+	t.Resource, t.Action, t.Version = res, act, ver
 
 	sample := bytes.TrimSpace(t.Sample)
 	if len(sample) == 0 {

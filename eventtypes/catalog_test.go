@@ -133,7 +133,23 @@ func TestRegister(t *testing.T) {
 		{name: "duplicate builtin", typ: Type{Name: OrderCreated}, wantErr: ErrDuplicate},
 		{name: "empty name", typ: Type{Name: ""}, wantErr: ErrInvalidType},
 		{name: "no dot", typ: Type{Name: "ordercreated"}, wantErr: ErrInvalidType},
-		{name: "two dots", typ: Type{Name: "order.created.v2"}, wantErr: ErrInvalidType},
+		{
+			name: "versioned",
+			typ:  Type{Name: "order.created.v2"},
+			check: func(t *testing.T, got Type) {
+				assert.Equal(t, "order", got.Resource)
+				assert.Equal(t, "created", got.Action)
+				assert.Equal(t, "v2", got.Version)
+			},
+		},
+		{name: "matching version", typ: Type{Name: "order.created.v10", Version: "v10"}},
+		{name: "other version", typ: Type{Name: "order.created.v3", Version: "v2"}, wantErr: ErrInvalidType},
+		{name: "version without v", typ: Type{Name: "order.created.2"}, wantErr: ErrInvalidType},
+		{name: "version v0", typ: Type{Name: "order.created.v0"}, wantErr: ErrInvalidType},
+		{name: "version with a leading zero", typ: Type{Name: "order.created.v02"}, wantErr: ErrInvalidType},
+		{name: "third part not a version", typ: Type{Name: "shipping.label.created"}, wantErr: ErrInvalidType},
+		{name: "four parts", typ: Type{Name: "order.created.v2.v3"}, wantErr: ErrInvalidType},
+		{name: "wildcard", typ: Type{Name: "order.*"}, wantErr: ErrInvalidType},
 		{name: "uppercase", typ: Type{Name: "Order.Created"}, wantErr: ErrInvalidType},
 		{name: "empty resource", typ: Type{Name: ".created"}, wantErr: ErrInvalidType},
 		{name: "empty action", typ: Type{Name: "order."}, wantErr: ErrInvalidType},
@@ -348,7 +364,16 @@ func TestValidatePattern(t *testing.T) {
 		{pattern: "order", wantSuggestions: []string{"order.*"}},
 		{pattern: "order.creatd", wantSuggestions: []string{OrderCreated}},
 		{pattern: "invoice.*"},
-		{pattern: "*.created"},
+		{pattern: "*.created", ok: true},
+		{pattern: "*.issued", ok: true},
+		{pattern: "*.label_created", ok: true},
+		{pattern: "*.creatd", wantSuggestions: []string{"*.created"}},
+		{pattern: "*.shipped"},
+		{pattern: "*.created.v2"}, // no v2 registered here
+		{pattern: "*.*"},
+		{pattern: "order.*.v2"},
+		{pattern: "order.created.*"},
+		{pattern: "*created"},
 		{pattern: "order*"},
 		{pattern: "**"},
 		{pattern: ".*"},
@@ -440,10 +465,14 @@ func TestCatalogConcurrentUse(t *testing.T) {
 }
 
 func FuzzValidatePattern(f *testing.F) {
-	for _, s := range []string{"*", "order.*", "order.created", "order.creatd", "*.created", ".*", "", "Order.*"} {
+	for _, s := range []string{"*", "order.*", "order.created", "order.creatd", "*.created", ".*", "", "Order.*",
+		"*.created.v2", "order.created.v2", "*.updated.v2", "order.*.v2", "*.*"} {
 		f.Add(s)
 	}
 	cat := Default()
+	if err := cat.Register(Type{Name: "order.created.v2"}); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, pattern string) {
 		err := cat.ValidatePattern(pattern)
 		matched := cat.Expand(pattern)

@@ -84,14 +84,16 @@ func ExampleCatalog_Validate() {
 
 func ExampleCatalog_ValidatePattern() {
 	cat := eventtypes.Default()
-	for _, p := range []string{"*", "order.*", eventtypes.ShippingDelivered, "orders.*"} {
+	for _, p := range []string{"*", "order.*", "*.created", eventtypes.ShippingDelivered, "orders.*", "*.creatd"} {
 		fmt.Println(p, cat.ValidatePattern(p))
 	}
 	// Output:
 	// * <nil>
 	// order.* <nil>
+	// *.created <nil>
 	// shipping.delivered <nil>
 	// orders.* eventtypes: unknown event type "orders.*" (did you mean "order.*"?)
+	// *.creatd eventtypes: unknown event type "*.creatd" (did you mean "*.created"?)
 }
 
 func ExampleMatch() {
@@ -99,11 +101,42 @@ func ExampleMatch() {
 	fmt.Println(eventtypes.Match("order.*", eventtypes.OrderCreated))
 	fmt.Println(eventtypes.Match("order.*", eventtypes.ProductCreated))
 	fmt.Println(eventtypes.Match(eventtypes.OrderCreated, eventtypes.OrderCreated))
+	// Every resource's created event, and versioned types of an application's catalog.
+	fmt.Println(eventtypes.Match("*.created", eventtypes.CustomerCreated))
+	fmt.Println(eventtypes.Match("order.*", "order.created.v2"))
+	fmt.Println(eventtypes.Match("*.created", "order.created.v2"))
+	fmt.Println(eventtypes.Match(eventtypes.OrderCreated, "order.created.v2"))
 	// Output:
 	// true
 	// true
 	// false
 	// true
+	// true
+	// true
+	// true
+	// false
+}
+
+// A new version of a type whose payload changed is registered beside the old one;
+// subscriptions choose the version they read.
+func ExampleCatalog_Register_versioned() {
+	cat := eventtypes.Default()
+	err := cat.Register(eventtypes.Type{
+		Name:        "order.created.v2",
+		Description: "A customer placed an order (amounts in minor units).",
+		Sample:      json.RawMessage(`{"id":"ord_1001","total_minor":5990}`),
+	})
+	if err != nil {
+		panic(err)
+	}
+	t, _ := cat.Lookup("order.created.v2")
+	fmt.Println(t.Resource, t.Action, t.Version)
+	fmt.Println(cat.Expand("*.created.v2"))
+	fmt.Println(cat.Expand("order.created"))
+	// Output:
+	// order created v2
+	// [order.created.v2]
+	// [order.created]
 }
 
 func ExampleSplitName() {

@@ -48,37 +48,105 @@ const (
 	ShippingDelivered = "shipping.delivered"
 )
 
-// wildcard is the pattern that matches every event type.
+// wildcard is the pattern that matches every event type, and the wildcard part of
+// "resource.*" and "*.action".
 const wildcard = "*"
 
-// SplitName splits an event type name "resource.action" into its two parts.
-// ok is true when name holds exactly one dot with a non-empty part on each
-// side; it does not check the characters of the parts (a pattern such as
-// "order.*" splits into "order" and "*"). On failure both parts are empty.
-func SplitName(name string) (resource, action string, ok bool) {
-	resource, action, found := strings.Cut(name, ".")
-	if !found || resource == "" || action == "" || strings.IndexByte(action, '.') >= 0 {
-		return "", "", false
+// ParseName splits an event type name into its parts: "resource.action", or
+// "resource.action.vN" for a versioned type ("order.created.v2"), where N is a
+// number without leading zeros. ok is false for any other shape; ParseName does
+// not check the characters of resource and action, so patterns parse too
+// ("order.*" is resource "order", action "*"; "*.created" resource "*").
+func ParseName(name string) (resource, action, version string, ok bool) {
+	resource, rest, found := strings.Cut(name, ".")
+	if !found || resource == "" {
+		return "", "", "", false
 	}
-	return resource, action, true
+	action, version, versioned := strings.Cut(rest, ".")
+	if action == "" || (versioned && !validVersion(version)) {
+		return "", "", "", false
+	}
+	return resource, action, version, true
 }
 
-// Match reports whether the subscription pattern covers eventType. The pattern
-// "*" matches every type; "resource.*" matches every "resource.<action>" with
-// a non-empty action; any other pattern matches only the identical name. Match
-// is pure, safe for concurrent use, and does not allocate.
+// SplitName splits an event type name "resource.action" (or the versioned
+// "resource.action.vN") into its resource and action; see ParseName, which
+// also returns the version. ok is false when name has neither shape.
+func SplitName(name string) (resource, action string, ok bool) {
+	resource, action, _, ok = ParseName(name)
+	return resource, action, ok
+}
+
+// validVersion reports whether v is "v" followed by a number without leading
+// zeros: "v1", "v2", "v10".
+func validVersion(v string) bool {
+	if len(v) < 2 || v[0] != 'v' || v[1] == '0' {
+		return false
+	}
+	for i := 1; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Match reports whether the subscription pattern covers eventType:
+//
+//   - "*" matches every type;
+//   - "resource.*" matches every type of the resource: "order.*" matches
+//     "order.created" and the versioned "order.created.v2";
+//   - "*.action" matches that action of every resource, at every version:
+//     "*.created" matches "order.created", "customer.created" and
+//     "order.created.v2";
+//   - "*.action.vN" matches that action at that version of every resource;
+//   - any other pattern matches only the identical name: "order.created" does
+//     not match "order.created.v2", which is another type with its own payload.
+//
+// A wildcard stands for a whole part, never for part of one. Match is pure,
+// safe for concurrent use, and does not allocate.
 func Match(pattern, eventType string) bool {
 	if pattern == wildcard {
 		return true
 	}
-	if n := len(pattern); n >= 3 && pattern[n-1] == '*' && pattern[n-2] == '.' {
-		prefix := pattern[:n-1] // "order."
-		if len(eventType) <= len(prefix) || eventType[:len(prefix)] != prefix {
-			return false
-		}
-		return strings.IndexByte(eventType[len(prefix):], '.') < 0
+	if strings.IndexByte(pattern, '*') < 0 {
+		return pattern == eventType
 	}
-	return pattern == eventType
+	pres, pact, pver, ok := ParseName(pattern)
+	if !ok {
+		return false
+	}
+	res, act, ver, ok := ParseName(eventType)
+	if !ok || strings.IndexByte(eventType, '*') >= 0 {
+		return false
+	}
+	switch {
+	case pact == wildcard && pver == "": // resource.*
+		return pres != wildcard && pres == res
+	case pres == wildcard && pact != wildcard: // *.action, *.action.vN
+		return pact == act && (pver == "" || pver == ver)
+	}
+	return false
+}
+
+// Patterns returns the patterns that match eventType (see Match): eventType
+// itself, "*", "resource.*", "*.action" and, for a versioned type,
+// "*.action.vN". A store that indexes subscriptions by pattern looks up exactly
+// these keys to fan an event out: every subscription Match would select has one
+// of them among its patterns. For a string that is not an event type name the
+// list is shorter ("*", and the string itself when it holds no wildcard).
+func Patterns(eventType string) []string {
+	if strings.IndexByte(eventType, '*') >= 0 {
+		return []string{wildcard}
+	}
+	out := []string{eventType, wildcard}
+	if res, act, ver, ok := ParseName(eventType); ok {
+		out = append(out, res+".*", "*."+act)
+		if ver != "" {
+			out = append(out, "*."+act+"."+ver)
+		}
+	}
+	return out
 }
 
 // validPart reports whether s is a non-empty run of lowercase ASCII letters,

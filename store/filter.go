@@ -55,10 +55,11 @@ func (f SubscriptionFilter) Match(s Subscription) bool {
 }
 
 // anyPattern reports whether fn holds for the resource and action of one of the
-// subscription's patterns ("*" has resource and action "*").
+// subscription's patterns ("*" has resource and action "*"; "*.created" resource "*";
+// "order.created.v2" action "created").
 func (s Subscription) anyPattern(fn func(resource, action string) bool) bool {
 	for _, p := range s.Events {
-		res, act, ok := strings.Cut(p, ".")
+		res, act, _, ok := eventtypes.ParseName(p)
 		if p == "*" {
 			res, act, ok = "*", "*", true
 		}

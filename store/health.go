@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"math"
 	"time"
 )
@@ -11,8 +12,14 @@ type Stats struct {
 	Subscriptions map[string]Health `json:"subscriptions"`
 }
 
-// Health is the health of one subscription, or of all of them: what seed 001's
-// "Monitoring Webhook Health" asks for.
+// Health is the health of one subscription, or of all of them: delivery success rate,
+// response times, errors by kind and queue depth. The totals count every attempt since the
+// subscription (or the store) was created; LastHour and LastDay count the recent ones, so
+// that an endpoint that is failing now does not look healthy for its long past.
+//
+// In JSON, durations are numbers of milliseconds in fields whose names end in "_ms":
+// "mean_response_ms", "p50_response_ms", "p95_response_ms", "p99_response_ms",
+// "oldest_pending_age_ms".
 type Health struct {
 	Attempts  int64 `json:"attempts"`  // attempts recorded (tests excluded)
 	Succeeded int64 `json:"succeeded"` // attempts that got a 2xx
@@ -26,22 +33,70 @@ type Health struct {
 	ErrorsByKind map[ErrorKind]int64 `json:"errors_by_kind"`
 	// Response times of attempts that got an answer or timed out: mean and percentiles
 	// (percentiles from a histogram with buckets 10% wide).
-	MeanResponse time.Duration `json:"mean_response"`
-	P50Response  time.Duration `json:"p50_response"`
-	P95Response  time.Duration `json:"p95_response"`
-	P99Response  time.Duration `json:"p99_response"`
+	MeanResponse time.Duration `json:"-"`
+	P50Response  time.Duration `json:"-"`
+	P95Response  time.Duration `json:"-"`
+	P99Response  time.Duration `json:"-"`
 	// Queue depth at the time of the figures.
 	Pending int64 `json:"pending"`
 	Held    int64 `json:"held"`
 	// OldestPendingAge is how long the oldest pending delivery has waited since it was
 	// created (0 when none is pending).
-	OldestPendingAge time.Duration `json:"oldest_pending_age"`
+	OldestPendingAge time.Duration `json:"-"`
 	// Failing is the current run of consecutive failed attempts: how many, since when.
 	Failing FailureRun `json:"failing,omitzero"`
+	// LastHour covers the attempts sent since an hour ago rounded down to five minutes
+	// (RecentSlot): between 60 and 65 minutes. LastDay covers those sent since a day ago
+	// rounded down to the hour (DaySlot): between 24 and 25 hours. Since says where each
+	// begins; slots are aligned on UTC.
+	LastHour Window `json:"last_hour"`
+	LastDay  Window `json:"last_day"`
+}
+
+// MarshalJSON writes the figures with their durations in milliseconds.
+func (h Health) MarshalJSON() ([]byte, error) {
+	type plain Health
+	return json.Marshal(struct {
+		plain
+		MeanResponse     millis `json:"mean_response_ms"`
+		P50Response      millis `json:"p50_response_ms"`
+		P95Response      millis `json:"p95_response_ms"`
+		P99Response      millis `json:"p99_response_ms"`
+		OldestPendingAge millis `json:"oldest_pending_age_ms"`
+	}{plain(h), millis(h.MeanResponse), millis(h.P50Response), millis(h.P95Response), millis(h.P99Response), millis(h.OldestPendingAge)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (h *Health) UnmarshalJSON(b []byte) error {
+	type plain Health
+	v := struct {
+		*plain
+		MeanResponse     *millis `json:"mean_response_ms"`
+		P50Response      *millis `json:"p50_response_ms"`
+		P95Response      *millis `json:"p95_response_ms"`
+		P99Response      *millis `json:"p99_response_ms"`
+		OldestPendingAge *millis `json:"oldest_pending_age_ms"`
+	}{plain: (*plain)(h)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		from *millis
+		to   *time.Duration
+	}{{v.MeanResponse, &h.MeanResponse}, {v.P50Response, &h.P50Response}, {v.P95Response, &h.P95Response}, {v.P99Response, &h.P99Response}, {v.OldestPendingAge, &h.OldestPendingAge}} {
+		if f.from != nil {
+			*f.to = time.Duration(*f.from)
+		}
+	}
+	return nil
 }
 
 // Figures are the running totals a store keeps per subscription and overall, updated by
 // every recorded attempt; Health is derived from them. The zero value is ready to use.
+//
+// Stores keep Figures as they are, in memory or as JSON: its JSON is a storage format that
+// a later version of this package keeps reading. DurationSum is "duration_sum_ms" (figures
+// written before it was, with "duration_sum" in nanoseconds, are read too).
 type Figures struct {
 	Attempts            int64               `json:"attempts"`
 	Succeeded           int64               `json:"succeeded"`
@@ -49,11 +104,56 @@ type Figures struct {
 	DeliveriesSucceeded int64               `json:"deliveries_succeeded"`
 	DeliveriesFailed    int64               `json:"deliveries_failed"`
 	ErrorsByKind        map[ErrorKind]int64 `json:"errors_by_kind,omitempty"`
-	DurationSum         time.Duration       `json:"duration_sum"`
+	DurationSum         time.Duration       `json:"-"`
 	// Buckets is a histogram of attempt durations; see BucketOf.
 	Buckets []int64 `json:"buckets,omitempty"`
 	// Run is the current run of consecutive failed attempts.
 	Run FailureRun `json:"run,omitzero"`
+	// Recent holds the attempts of the last hour by send time, in at most RecentSlots
+	// slots of RecentSlot, oldest first; Daily those of the last day, in at most DaySlots
+	// slots of DaySlot. Health's LastHour and LastDay are summed from them. In JSON each
+	// slot is one compact string (see MarshalJSON).
+	Recent []Slot `json:"-"`
+	Daily  []Slot `json:"-"`
+}
+
+// MarshalJSON writes the figures with DurationSum in milliseconds, and Recent and Daily
+// as "recent" and "daily": arrays with one string per slot, "<start, Unix seconds>
+// <attempts> <succeeded> <deliveries succeeded> <deliveries failed> <duration sum, ms>
+// <max duration, ms>[ <error kind>=<count>...]", as in "1740787200 3 2 2 0 1.5 0.9 5xx=1".
+// Figures are rewritten on every recorded attempt; that form costs a store a fraction of
+// what an object per slot would.
+func (f Figures) MarshalJSON() ([]byte, error) {
+	type plain Figures
+	return json.Marshal(struct {
+		plain
+		DurationSum millis       `json:"duration_sum_ms"`
+		Recent      compactSlots `json:"recent,omitempty"`
+		Daily       compactSlots `json:"daily,omitempty"`
+	}{plain(f), millis(f.DurationSum), compactSlots(f.Recent), compactSlots(f.Daily)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, and figures written with "duration_sum" in
+// nanoseconds.
+func (f *Figures) UnmarshalJSON(b []byte) error {
+	type plain Figures
+	v := struct {
+		*plain
+		DurationSum   *millis       `json:"duration_sum_ms"`
+		DurationSumNS *int64        `json:"duration_sum"`
+		Recent        *compactSlots `json:"recent"`
+		Daily         *compactSlots `json:"daily"`
+	}{plain: (*plain)(f), Recent: (*compactSlots)(&f.Recent), Daily: (*compactSlots)(&f.Daily)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch {
+	case v.DurationSum != nil:
+		f.DurationSum = time.Duration(*v.DurationSum)
+	case v.DurationSumNS != nil:
+		f.DurationSum = time.Duration(*v.DurationSumNS)
+	}
+	return nil
 }
 
 // Histogram layout: bucket 0 holds durations up to histMin, bucket i durations up to
@@ -108,6 +208,8 @@ func (f *Figures) Observe(a Attempt, state DeliveryState) {
 		f.Buckets = make([]int64, histBuckets)
 	}
 	f.Buckets[BucketOf(a.Duration)]++
+	f.Recent = observeSlots(f.Recent, a, state, RecentSlot, RecentSlots)
+	f.Daily = observeSlots(f.Daily, a, state, DaySlot, DaySlots)
 }
 
 // Merge adds other's totals to f.
@@ -130,10 +232,16 @@ func (f *Figures) Merge(other Figures) {
 	for i, v := range other.Buckets {
 		f.Buckets[i] += v
 	}
+	f.Recent = mergeSlots(f.Recent, other.Recent, RecentSlot, RecentSlots)
+	f.Daily = mergeSlots(f.Daily, other.Daily, DaySlot, DaySlots)
 }
 
-// Health derives the health figures from the totals; the caller fills in the queue depth.
-func (f Figures) Health() Health {
+// Health is HealthAt(time.Now()).
+func (f Figures) Health() Health { return f.HealthAt(time.Now()) }
+
+// HealthAt derives the health figures from the totals, with the windows ending at now;
+// the caller fills in the queue depth. A store's Stats calls it with its own now.
+func (f Figures) HealthAt(now time.Time) Health {
 	h := Health{
 		Attempts:            f.Attempts,
 		Succeeded:           f.Succeeded,
@@ -153,6 +261,8 @@ func (f Figures) Health() Health {
 		h.P95Response = f.percentile(0.95)
 		h.P99Response = f.percentile(0.99)
 	}
+	h.LastHour = window(f.Recent, now, time.Hour, RecentSlot)
+	h.LastDay = window(f.Daily, now, 24*time.Hour, DaySlot)
 	return h
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,6 +34,7 @@ type Memory struct {
 	all        *logList
 	subLogs    map[string]*logList // by subscription ID, deleted subscriptions' too
 	finished   timeHeap            // finished deliveries by UpdatedAt, for pruning by age
+	byAge      bool                // finished is kept: something prunes by age
 	seq        uint64
 
 	ready   subHeap   // active subscriptions with pending deliveries, earliest due first
@@ -99,8 +101,9 @@ type memEvent struct {
 type memDelivery struct {
 	Delivery
 	seq   uint64
-	ctKey int64  // timeKey(CreatedAt)
-	pos   [3]int // position in the all, workspace and subscription lists
+	ctKey int64    // timeKey(CreatedAt)
+	pos   [3]int32 // position in the all, workspace and subscription lists
+	slog  *logList // the subscription list it is in
 	sub   *memSub
 	ws    *memWorkspace
 	ev    *memEvent
@@ -142,6 +145,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 	for _, o := range opts {
 		o(m)
 	}
+	m.byAge = m.maxAge > 0
 	return m
 }
 
@@ -252,7 +256,7 @@ func (m *Memory) statusChanged(s *memSub, now time.Time) {
 	case StatusActive:
 		held := s.heldList
 		s.heldList = nil
-		slices.SortFunc(held, func(a, b *memDelivery) int { return cmpSeq(a.seq, b.seq) })
+		slices.SortFunc(held, func(a, b *memDelivery) int { return cmp.Compare(a.seq, b.seq) })
 		for _, md := range held {
 			md.q = qNone
 			md.NextAttemptAt = now
@@ -273,16 +277,6 @@ func (m *Memory) statusChanged(s *memSub, now time.Time) {
 	m.requeue(s)
 }
 
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // takeWaiting empties the fresh and retry queues of s (the pending deliveries not in
 // flight) and returns their deliveries in creation order.
 func (s *memSub) takeWaiting() []*memDelivery {
@@ -298,7 +292,7 @@ func (s *memSub) takeWaiting() []*memDelivery {
 	}
 	clear(s.retry)
 	s.retry = s.retry[:0]
-	slices.SortFunc(out, func(a, b *memDelivery) int { return cmpSeq(a.seq, b.seq) })
+	slices.SortFunc(out, func(a, b *memDelivery) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 
@@ -437,7 +431,9 @@ func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inse
 		m.add(md)
 		if state == DeliveryPending {
 			s.enqueue(md)
-			m.requeue(s)
+			if s.in != &m.ready || !dueBefore(s.head, md) {
+				m.requeue(s) // unless it stays where it is, behind its head
+			}
 		} else {
 			md.q = qHeld
 			s.heldList = append(s.heldList, md)
@@ -469,11 +465,12 @@ func (m *Memory) add(md *memDelivery) {
 	m.count(md, md.State, 1)
 	m.all.append(md)
 	md.ws.log.append(md)
-	m.subLog(md.SubscriptionID).append(md)
+	md.slog = m.subLog(md.SubscriptionID)
+	md.slog.append(md)
 	md.ev.dlvs = append(md.ev.dlvs, md)
 	md.ev.had = true
 	if md.State.Final() {
-		m.finished.push(timeEntry{t: md.UpdatedAt, md: md})
+		m.aged(md)
 	}
 }
 
@@ -518,11 +515,32 @@ func (m *Memory) setState(md *memDelivery, state DeliveryState, now time.Time) {
 		m.count(md, state, 1)
 		m.all.changed(md, old)
 		md.ws.log.changed(md, old)
-		m.subLogs[md.SubscriptionID].changed(md, old)
+		md.slog.changed(md, old)
 	}
 	if state.Final() {
-		m.finished.push(timeEntry{t: now, md: md})
+		m.aged(md)
 	}
+}
+
+// aged records a finished delivery's UpdatedAt for pruning by age, once anything prunes
+// by age; entries left stale by later changes are dropped when they outnumber the
+// deliveries.
+func (m *Memory) aged(md *memDelivery) {
+	if !m.byAge {
+		return
+	}
+	if len(m.finished) > 2*len(m.deliveries)+1024 {
+		live := m.finished[:0]
+		for _, e := range m.finished {
+			if !e.md.pruned && e.md.State.Final() && e.md.UpdatedAt.Equal(e.t) {
+				live = append(live, e)
+			}
+		}
+		clear(m.finished[len(live):])
+		m.finished = live
+		m.finished.heapify()
+	}
+	m.finished.push(timeEntry{t: md.UpdatedAt, md: md})
 }
 
 // Event implements Store.
@@ -596,7 +614,7 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 	case md.State == DeliveryPending: // cannot happen: deleting a subscription cancels
 		m.setState(md, DeliveryCancelled, now)
 	case md.State.Final():
-		m.finished.push(timeEntry{t: now, md: md}) // UpdatedAt moved
+		m.aged(md) // UpdatedAt moved
 	}
 	// The delivery counts as succeeded or failed only if this attempt finished it: a late
 	// answer for a delivery already finished (two workers after a lease ran out) or
@@ -755,17 +773,17 @@ func (m *Memory) Stats(ctx context.Context, workspace string, now time.Time) (St
 	if workspace != "" {
 		w := m.workspaces[workspace]
 		if w == nil {
-			return Stats{Overall: Figures{}.Health(), Subscriptions: map[string]Health{}}, nil
+			return Stats{Overall: Figures{}.HealthAt(now), Subscriptions: map[string]Health{}}, nil
 		}
 		subs, fig, log = w.subs, &w.fig, w.log
 		pending, held = w.pending, w.held
 	}
-	st := Stats{Overall: fig.Health(), Subscriptions: make(map[string]Health, len(subs))}
+	st := Stats{Overall: fig.HealthAt(now), Subscriptions: make(map[string]Health, len(subs))}
 	for _, s := range subs {
 		if s.deleted {
 			continue
 		}
-		h := s.fig.Health()
+		h := s.fig.HealthAt(now)
 		h.Pending, h.Held = s.pending, s.held
 		if l := m.subLogs[s.ID]; l != nil && l.oldestPending() != nil {
 			md := l.oldestPending()
@@ -792,6 +810,17 @@ func (m *Memory) prune(req PruneRequest) int {
 	n := 0
 	full := func() bool { return req.Limit > 0 && n >= req.Limit }
 	if !req.Before.IsZero() {
+		if !m.byAge {
+			// The first pruning by age: from now on finished deliveries are kept in
+			// order of their last update.
+			m.byAge = true
+			for _, md := range m.deliveries {
+				if md.State.Final() {
+					m.finished = append(m.finished, timeEntry{t: md.UpdatedAt, md: md})
+				}
+			}
+			m.finished.heapify()
+		}
 		for len(m.finished) > 0 && m.finished[0].t.Before(req.Before) && !full() {
 			e := m.finished.pop()
 			md := e.md
@@ -843,9 +872,9 @@ func (m *Memory) remove(md *memDelivery) {
 	delete(m.deliveries, md.ID)
 	m.all.removed(md, md.State)
 	md.ws.log.removed(md, md.State)
-	l := m.subLogs[md.SubscriptionID]
+	l := md.slog
 	l.removed(md, md.State)
-	if l.live(anyState) == 0 && m.subs[md.SubscriptionID] == nil {
+	if l.live(anyState) == 0 && m.subs[md.SubscriptionID] == nil && m.subLogs[md.SubscriptionID] == l {
 		delete(m.subLogs, md.SubscriptionID) // a deleted subscription's log is all gone
 	}
 	e := md.ev
@@ -894,22 +923,31 @@ func (h *timeHeap) pop() timeEntry {
 	n := len(s) - 1
 	s[0] = s[n]
 	s[n] = timeEntry{}
-	s = s[:n]
-	*h = s
-	for i := 0; ; {
+	*h = s[:n]
+	h.down(0)
+	return top
+}
+
+func (h timeHeap) down(i int) {
+	for {
 		l := 2*i + 1
-		if l >= n {
-			break
+		if l >= len(h) {
+			return
 		}
 		c := l
-		if r := l + 1; r < n && s[r].t.Before(s[l].t) {
+		if r := l + 1; r < len(h) && h[r].t.Before(h[l].t) {
 			c = r
 		}
-		if !s[c].t.Before(s[i].t) {
-			break
+		if !h[c].t.Before(h[i].t) {
+			return
 		}
-		s[i], s[c] = s[c], s[i]
+		h[i], h[c] = h[c], h[i]
 		i = c
 	}
-	return top
+}
+
+func (h timeHeap) heapify() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
 }

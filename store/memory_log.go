@@ -146,7 +146,7 @@ func (l *logList) append(md *memDelivery) {
 			l.mixed = true
 		}
 	}
-	md.pos[l.kind] = len(l.ents)
+	md.pos[l.kind] = int32(len(l.ents))
 	l.ents = append(l.ents, md)
 	l.bits = append(l.bits, stateBit(md.State))
 	b := (len(l.ents) - 1) >> logShift
@@ -169,7 +169,7 @@ func (l *logList) append(md *memDelivery) {
 // changed updates the summaries after md's state went from old to its current one (or
 // md was pruned).
 func (l *logList) changed(md *memDelivery, old DeliveryState) {
-	pos := md.pos[l.kind]
+	pos := int(md.pos[l.kind])
 	if l.bits[pos] = stateBit(md.State); md.pruned {
 		l.bits[pos] = 0
 	}
@@ -213,8 +213,11 @@ func (l *logList) removed(md *memDelivery, old DeliveryState) {
 // oldestIn is the pending delivery of block b created first, or nil.
 func (l *logList) oldestIn(b int) *memDelivery {
 	var oldest *memDelivery
-	for _, md := range l.ents[b<<logShift : min(len(l.ents), (b+1)<<logShift)] {
-		if md.State == DeliveryPending && !md.pruned && (oldest == nil || md.CreatedAt.Before(oldest.CreatedAt)) {
+	for i := b << logShift; i < min(len(l.ents), (b+1)<<logShift); i++ {
+		if l.bits[i] != 1 { // stateBit(DeliveryPending)
+			continue
+		}
+		if md := l.ents[i]; oldest == nil || md.CreatedAt.Before(oldest.CreatedAt) {
 			oldest = md
 		}
 	}
@@ -250,7 +253,7 @@ func (l *logList) rebuild() {
 		l.tree[i] = emptySummary
 	}
 	for i, md := range l.ents {
-		md.pos[l.kind] = i
+		md.pos[l.kind] = int32(i)
 		if md.pruned {
 			continue
 		}

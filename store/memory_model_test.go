@@ -328,7 +328,7 @@ func (r *refModel) stats(ws string, now time.Time) store.Stats {
 			overall = *f
 		}
 	}
-	st := store.Stats{Overall: overall.Health(), Subscriptions: map[string]store.Health{}}
+	st := store.Stats{Overall: overall.HealthAt(now), Subscriptions: map[string]store.Health{}}
 	var oldest time.Time
 	for _, d := range r.dlvs {
 		if d.pruned || (ws != "" && d.Workspace != ws) {
@@ -351,7 +351,7 @@ func (r *refModel) stats(ws string, now time.Time) store.Stats {
 		if s.deleted || (ws != "" && s.Workspace != ws) {
 			continue
 		}
-		h := s.fig.Health()
+		h := s.fig.HealthAt(now)
 		var oldest time.Time
 		for _, d := range r.dlvs {
 			if d.pruned || d.sub != s {

@@ -15,6 +15,23 @@
 //     figures) in one step.
 //
 // Every store runs the conformance suite in package store/storetest.
+//
+// # JSON
+//
+// The data types of this package (Subscription, Event, Delivery, Attempt, FailureRun,
+// Stats, Health, Window, Figures, Slot) encode to JSON by one rule, which API answers and
+// stores that keep records as JSON share: field names are snake_case ("subscription_id",
+// "next_attempt_at"), times are RFC 3339 strings, and durations are numbers of
+// milliseconds, exact to the nanosecond (1.5 is 1.5 ms), in fields whose names end in
+// "_ms" ("duration_ms", "timeout_ms", "mean_response_ms"). Records written by earlier
+// versions, with durations in nanoseconds under the names without "_ms", are still read.
+// (The Test report of package webhook is the one exception: its camelCase names and
+// "durationMs" follow the established shape of a "test a webhook" answer.)
+//
+// Subscription, Attempt, Health, Window, Slot and Figures implement json.Marshaler for
+// this. A struct that embeds one of them inherits its MarshalJSON, which would leave the
+// struct's own fields out: embed it under a field name, or give the struct its own
+// MarshalJSON.
 package store
 
 import (
@@ -90,7 +107,7 @@ type Subscription struct {
 	Workspace string   `json:"workspace,omitempty"`
 	Name      string   `json:"name"`
 	URL       string   `json:"url"`
-	Events    []string `json:"events"` // event type names, "order.*" or "*"
+	Events    []string `json:"events"` // event type names or patterns: "order.*", "*.created", "*"
 	// Secret signs every request (Standard Webhooks). Never logged.
 	Secret string `json:"secret,omitempty"`
 	// PreviousSecret is the secret being rotated out: requests carry a signature with it
@@ -115,10 +132,41 @@ type Subscription struct {
 	// Deliveries over the cap wait; they do not use up attempts.
 	RateLimit float64 `json:"rate_limit,omitempty"`
 	// Timeout is how long an attempt waits for the answer; 0 means the retry policy's
-	// timeout. The dispatcher caps it.
-	Timeout   time.Duration `json:"timeout,omitempty"`
+	// timeout. The dispatcher caps it. In JSON, "timeout_ms".
+	Timeout   time.Duration `json:"-"`
 	CreatedAt time.Time     `json:"created_at"`
 	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// MarshalJSON writes the subscription with Timeout as "timeout_ms", in milliseconds. A
+// subscription's credentials are in it: encode Redacted() where they must not be.
+func (s Subscription) MarshalJSON() ([]byte, error) {
+	type plain Subscription
+	return json.Marshal(struct {
+		plain
+		Timeout millis `json:"timeout_ms,omitempty"`
+	}{plain(s), millis(s.Timeout)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, and subscriptions written with "timeout"
+// in nanoseconds.
+func (s *Subscription) UnmarshalJSON(b []byte) error {
+	type plain Subscription
+	v := struct {
+		*plain
+		Timeout   *millis `json:"timeout_ms"`
+		TimeoutNS *int64  `json:"timeout"`
+	}{plain: (*plain)(s)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch {
+	case v.Timeout != nil:
+		s.Timeout = time.Duration(*v.Timeout)
+	case v.TimeoutNS != nil:
+		s.Timeout = time.Duration(*v.TimeoutNS)
+	}
+	return nil
 }
 
 // Clone returns a deep copy, so a caller may change it without touching the stored value.
@@ -265,7 +313,7 @@ const (
 type Attempt struct {
 	Number       int           `json:"number"` // 1-based, over the delivery's whole life
 	SentAt       time.Time     `json:"sent_at"`
-	Duration     time.Duration `json:"duration"`
+	Duration     time.Duration `json:"-"`                     // in JSON "duration_ms", in milliseconds
 	StatusCode   int           `json:"status_code,omitempty"` // 0 when no answer came
 	ResponseBody string        `json:"response_body,omitempty"`
 	Error        string        `json:"error,omitempty"`
@@ -275,6 +323,36 @@ type Attempt struct {
 	// zero when none was.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	Test          bool      `json:"test,omitempty"`
+}
+
+// MarshalJSON writes the attempt with Duration as "duration_ms", in milliseconds.
+func (a Attempt) MarshalJSON() ([]byte, error) {
+	type plain Attempt
+	return json.Marshal(struct {
+		plain
+		Duration millis `json:"duration_ms"`
+	}{plain(a), millis(a.Duration)})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, and attempts written with "duration" in
+// nanoseconds.
+func (a *Attempt) UnmarshalJSON(b []byte) error {
+	type plain Attempt
+	v := struct {
+		*plain
+		Duration   *millis `json:"duration_ms"`
+		DurationNS *int64  `json:"duration"`
+	}{plain: (*plain)(a)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch {
+	case v.Duration != nil:
+		a.Duration = time.Duration(*v.Duration)
+	case v.DurationNS != nil:
+		a.Duration = time.Duration(*v.DurationNS)
+	}
+	return nil
 }
 
 // Succeeded reports whether the attempt got a 2xx answer.

@@ -16,6 +16,12 @@
 // One process owns the file (bbolt's file lock): a second Open of the same file fails with
 // ErrLocked. Deliveries that were in flight when the owner died are due again at once when
 // the file is opened next: delivery is at least once.
+//
+// Every query is served by an index: one workspace's subscriptions, deliveries and figures
+// cost the same however many other workspaces the file holds, a page of the delivery log
+// costs the same whatever the query leaves out, and ClaimDue skips a subscription at its
+// quota without reading its backlog. Open checks every page of the file that is in use, so
+// a damaged file fails Open with ErrCorrupt instead of crashing the process.
 package storebolt
 
 import (
@@ -23,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -37,10 +44,28 @@ import (
 var (
 	// ErrLocked: another process (or another Store of this process) has the file open.
 	ErrLocked = errors.New("file is locked by another process")
-	// ErrFormat: the file is not a store of this package, or of a format version this one
-	// does not know. Open never changes such a file.
+	// ErrFormat: the file is not a store of this package that Open can read: a file of
+	// another application, of a format version this package does not know, or a damaged
+	// one (those match ErrCorrupt too). Open never changes such a file.
 	ErrFormat = errors.New("not a webhook store file of a known format")
+	// ErrCorrupt: the file is damaged (truncated, a page overwritten, a record that does
+	// not decode). Errors that match it match ErrFormat too. Move the file aside and
+	// recover what can be recovered with bbolt's own tools (see the README); Open never
+	// repairs or changes such a file.
+	ErrCorrupt = errors.New("damaged webhook store file")
 )
+
+// corrupt returns an error matching both ErrCorrupt and ErrFormat.
+func corrupt(format string, args ...any) error {
+	return &corruptError{msg: fmt.Sprintf(format, args...)}
+}
+
+type corruptError struct{ msg string }
+
+func (e *corruptError) Error() string { return "damaged webhook store file: " + e.msg }
+
+// Is makes a corruptError match ErrCorrupt and ErrFormat.
+func (e *corruptError) Is(target error) bool { return target == ErrCorrupt || target == ErrFormat }
 
 // Store is a store.Store in a bbolt file. It is safe for concurrent use. Create it with
 // Open and release it with Close.
@@ -60,8 +85,13 @@ var _ store.Store = (*Store)(nil)
 // Open opens the store in the file at path, creating the file if it does not exist. It
 // fails with an error wrapping ErrLocked if another process has the file open (after the
 // WithTimeout wait), and with one wrapping ErrFormat if the file holds anything but a
-// store of this package; it never changes or wipes such a file. Deliveries that were in
-// flight when the file was last closed (a crash) are made due again.
+// store of this package, or ErrCorrupt (which matches ErrFormat too) if the file is
+// damaged: Open checks every page of the file that is in use before it reads any (see
+// WithCheck), so a damaged file answers an error instead of crashing the process. It
+// never changes or wipes such a file. A file written by an earlier version of this
+// package is brought to the current format in one transaction, its contents in the
+// default workspace. Deliveries that were in flight when the file was last closed (a
+// crash) are made due again.
 func Open(path string, opts ...Option) (*Store, error) {
 	cfg := defaults()
 	for _, o := range opts {
@@ -70,28 +100,27 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: cfg.timeout,
-		// A queue inserts and deletes all the time: rebuilding the free list at open is
-		// cheaper than writing it at every commit (etcd and containerd do the same).
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-		NoSync:         cfg.noSync,
-	})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("storebolt: open %s: %w (waited %s)", path, ErrLocked, cfg.timeout)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-		return nil, fmt.Errorf("storebolt: open %s: %w: %v", path, ErrFormat, err)
-	case err != nil:
-		return nil, fmt.Errorf("storebolt: open %s: %w", path, err)
+	db, err := openDB(path, cfg)
+	if err != nil {
+		return nil, err
 	}
-	s := &Store{db: db, cfg: cfg, commit: &committer{db: db, delay: cfg.batchDelay}}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		if err := initialize(tx); err != nil {
-			return err
+	if cfg.check {
+		if err := checkFile(db); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("storebolt: open %s: %w", path, err)
 		}
-		return recoverLeases(newTxn(tx))
+	}
+	// Opened without syncing the free list so that bbolt did not rebuild it yet; the first
+	// write rebuilds it (from pages checked above) and, unless asked otherwise, writes it.
+	db.NoFreelistSync = cfg.noFreelistSync
+	s := &Store{db: db, cfg: cfg, commit: &committer{db: db, delay: cfg.batchDelay}}
+	if err := guard(func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			if err := initialize(tx); err != nil {
+				return err
+			}
+			return recoverLeases(newTxn(tx))
+		})
 	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("storebolt: open %s: %w", path, err)
@@ -103,7 +132,51 @@ func Open(path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// initialize checks the file's format, and lays out a new file.
+// openDB opens the bbolt file and classifies its errors.
+func openDB(path string, cfg config) (*bolt.DB, error) {
+	var db *bolt.DB
+	err := guard(func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout: cfg.timeout,
+			// Not yet: with a free list to sync and a file without one, bbolt would walk
+			// every page in a goroutine of its own before checkFile could look at them.
+			NoFreelistSync: true,
+			FreelistType:   bolt.FreelistMapType,
+			NoSync:         cfg.noSync,
+		})
+		return err
+	})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("storebolt: open %s: %w (waited %s)", path, ErrLocked, cfg.timeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("storebolt: open %s: %w: %v", path, ErrFormat, err)
+	case errors.Is(err, berrors.ErrChecksum), errors.Is(err, ErrCorrupt):
+		return nil, fmt.Errorf("storebolt: open %s: %w", path, corrupt("%v", err))
+	case strings.Contains(err.Error(), "file size too small"):
+		return nil, fmt.Errorf("storebolt: open %s: %w: %v", path, ErrFormat, err)
+	}
+	return nil, fmt.Errorf("storebolt: open %s: %w", path, err)
+}
+
+// guard runs fn, turning a panic or a memory fault in this goroutine (bbolt reading a
+// damaged page) into an error matching ErrCorrupt. Open checks the file first, so this
+// is for damage done while the file is open; bbolt rolls the transaction back.
+func guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = corrupt("%v", p)
+		}
+	}()
+	return fn()
+}
+
+// initialize checks the file's format, lays out a new file, and migrates a file of
+// format 1.
 func initialize(tx *bolt.Tx) error {
 	meta := tx.Bucket(bMeta)
 	if meta == nil {
@@ -129,12 +202,16 @@ func initialize(tx *bolt.Tx) error {
 	if string(meta.Get(keyMagic)) != magic {
 		return fmt.Errorf("%w: a bbolt file of another application", ErrFormat)
 	}
-	if v := meta.Get(keyVersion); len(v) != 8 || counter(v, 0) != formatVersion {
-		return fmt.Errorf("%w: format version %d, this package reads version %d", ErrFormat, counter(v, 0), formatVersion)
+	v := meta.Get(keyVersion)
+	switch {
+	case len(v) == 8 && counter(v, 0) == 1:
+		return migrate(tx)
+	case len(v) != 8 || counter(v, 0) != formatVersion:
+		return fmt.Errorf("%w: format version %d, this package reads versions 1 and %d", ErrFormat, counter(v, 0), formatVersion)
 	}
 	for _, name := range allBuckets {
 		if tx.Bucket(name) == nil {
-			return fmt.Errorf("%w: bucket %q is missing", ErrFormat, name)
+			return corrupt("bucket %q is missing", name)
 		}
 	}
 	return nil
@@ -146,7 +223,10 @@ func initialize(tx *bolt.Tx) error {
 func recoverLeases(t *txn) error {
 	var ids []string
 	_ = t.leases.ForEach(func(k, _ []byte) error {
-		ids = append(ids, string(k))
+		_, rest, ok := splitPfx(k)
+		if ok && len(rest) > 8 {
+			ids = append(ids, string(rest[8:]))
+		}
 		return nil
 	})
 	for _, id := range ids {
@@ -158,8 +238,13 @@ func recoverLeases(t *txn) error {
 }
 
 // Close stops background pruning and closes the file. It waits for running transactions.
-// Calls after Close fail; a second Close returns the first one's answer.
+// Calls after Close fail; a second Close returns the first one's answer. Close on a nil
+// *Store (what a failed Open returns) does nothing and returns nil, so that
+// `defer st.Close()` is safe whatever Open answered.
 func (s *Store) Close() error {
+	if s == nil {
+		return nil // what Open returned with its error: nothing to close
+	}
 	s.closeOnce.Do(func() {
 		if s.stop != nil {
 			close(s.stop)
@@ -177,14 +262,19 @@ func (s *Store) view(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }))
+	return wrap(guard(func() error { return s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
 }
 
 func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.db.Update(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }))
+	return wrap(guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			s.commit.counted(tx)
+			return fn(newTxn(tx))
+		})
+	}))
 }
 
 // batch is update for calls that many goroutines make at once: they share a transaction
@@ -195,7 +285,7 @@ func (s *Store) batch(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.commit.do(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }))
+	return wrap(guard(func() error { return s.commit.do(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
 }
 
 func wrap(err error) error {

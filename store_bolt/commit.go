@@ -3,7 +3,9 @@ package storebolt
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,7 +29,12 @@ type committer struct {
 	mu    sync.Mutex
 	queue []call
 	busy  bool // a goroutine is running transactions
+
+	commits atomic.Int64 // write transactions committed, shared or not (for benchmarks)
 }
+
+// counted makes tx count in c.commits once it commits.
+func (c *committer) counted(tx *bolt.Tx) { tx.OnCommit(func() { c.commits.Add(1) }) }
 
 type call struct {
 	fn   func(*bolt.Tx) error
@@ -50,7 +57,10 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 	c.mu.Unlock()
 	err := <-done
 	if err == errSolo {
-		err = c.db.Update(fn)
+		err = c.db.Update(func(tx *bolt.Tx) error {
+			c.counted(tx)
+			return fn(tx)
+		})
 	}
 	return err
 }
@@ -84,6 +94,7 @@ func (c *committer) commit(calls []call) {
 	for len(calls) > 0 {
 		failed := -1
 		err := c.db.Update(func(tx *bolt.Tx) error {
+			c.counted(tx)
 			for i, cl := range calls {
 				if err := safely(cl.fn, tx); err != nil {
 					failed = i
@@ -107,6 +118,7 @@ func (c *committer) commit(calls []call) {
 // safely calls fn, turning a panic into an error (the caller then runs fn alone, and the
 // panic happens in its own goroutine).
 func safely(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)

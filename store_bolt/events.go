@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/shophooks/webhook/eventtypes"
@@ -48,7 +47,7 @@ func (t *txn) insertEvent(ev store.Event, now time.Time) (store.Inserted, error)
 	}
 	res := store.Inserted{Event: ev, Created: true}
 	res.Event.Data = bytes.Clone(ev.Data)
-	for _, m := range t.subscribers(ev.Type) {
+	for _, m := range t.subscribers(ev.Workspace, ev.Type) {
 		state := store.DeliveryPending
 		if !m.active {
 			if !m.hold {
@@ -62,6 +61,7 @@ func (t *txn) insertEvent(ev store.Event, now time.Time) (store.Inserted, error)
 		}
 		r := &dlvRecord{Seq: seq, Delivery: store.Delivery{
 			ID:             store.NewID("dlv"),
+			Workspace:      ev.Workspace,
 			EventID:        ev.ID,
 			SubscriptionID: m.id,
 			EventType:      ev.Type,
@@ -94,22 +94,17 @@ type subscriber struct {
 	seq          uint64
 }
 
-// subscribers returns the subscriptions whose patterns match eventType, in creation
-// order. It looks up only the patterns that can match: the name itself, "<resource>.*"
-// and "*".
-func (t *txn) subscribers(eventType string) []subscriber {
-	candidates := []string{eventType, "*"}
-	if i := strings.LastIndexByte(eventType, '.'); i > 0 {
-		candidates = append(candidates, eventType[:i+1]+"*")
-	}
+// subscribers returns the subscriptions of a workspace whose patterns match eventType, in
+// creation order. It looks up only the patterns that can match (eventtypes.Patterns: the
+// name itself, "*", "<resource>.*", "*.<action>" and "*.<action>.<version>"), within the
+// workspace's part of the index.
+func (t *txn) subscribers(workspace, eventType string) []subscriber {
+	ws := pfx(workspace)
 	seen := make(map[string]bool)
 	var out []subscriber
 	c := t.patterns.Cursor()
-	for _, p := range candidates {
-		if !eventtypes.Match(p, eventType) {
-			continue
-		}
-		prefix := pfx(p)
+	for _, p := range eventtypes.Patterns(eventType) {
+		prefix := cat(ws, pfx(p))
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			id := string(k[len(prefix):])
 			if seen[id] || len(v) != 10 {

@@ -13,49 +13,88 @@ import (
 )
 
 // The delivery indexes. Each delivery has at most one key in each, computed from its
-// fields by indexKeys; save moves the keys that changed.
+// fields by keysOf; save moves the keys that changed.
 const (
-	ixDue = iota
+	ixQueue = iota
 	ixLease
 	ixOpen
 	ixDone
 	ixDoneSub
 	ixLog
+	ixLogWs
 	ixLogSub
 	ixLogEvent
+	ixLogState
+	ixLogWsState
+	ixLogSubState
 	nIndexes
 )
 
 type indexKeys [nIndexes][]byte
 
 func (t *txn) indexBucket(i int) *bolt.Bucket {
-	return [nIndexes]*bolt.Bucket{t.due, t.leases, t.open, t.done, t.doneSub, t.log, t.logSub, t.logEvent}[i]
+	return [nIndexes]*bolt.Bucket{
+		t.queue, t.leases, t.open, t.done, t.doneSub, t.log, t.logWs, t.logSub, t.logEvent,
+		t.logState, t.logWsState, t.logSubState,
+	}[i]
 }
+
+// stateByte is a delivery state in the log_*state indexes.
+func stateByte(s store.DeliveryState) byte {
+	switch s {
+	case store.DeliveryPending:
+		return 'p'
+	case store.DeliveryHeld:
+		return 'h'
+	case store.DeliverySucceeded:
+		return 's'
+	case store.DeliveryFailed:
+		return 'f'
+	case store.DeliveryCancelled:
+		return 'c'
+	}
+	return '?'
+}
+
+// logKey is a delivery's place in the log: creation time, then the order it was stored.
+func logKey(r *dlvRecord) []byte { return cat(tkey(r.CreatedAt), u64(r.Seq)) }
 
 // keysOf returns the index keys of a delivery as it stands.
 func keysOf(r *dlvRecord) indexKeys {
 	var k indexKeys
 	id := []byte(r.ID)
 	seq := u64(r.Seq)
-	k[ixLog] = seq
-	k[ixLogSub] = cat(pfx(r.SubscriptionID), seq)
-	k[ixLogEvent] = cat(pfx(r.EventID), seq)
+	sub, ws, st := pfx(r.SubscriptionID), pfx(r.Workspace), []byte{stateByte(r.State)}
+	lk := logKey(r)
+	k[ixLog] = lk
+	k[ixLogWs] = cat(ws, lk)
+	k[ixLogSub] = cat(sub, lk)
+	k[ixLogEvent] = cat(pfx(r.EventID), lk)
+	k[ixLogState] = cat(st, lk)
+	k[ixLogWsState] = cat(ws, st, lk)
+	k[ixLogSubState] = cat(sub, st, lk)
 	switch {
 	case r.State == store.DeliveryPending:
 		// The sequence breaks ties of due time in creation order (IDs made in the same
 		// millisecond sort at random), as the memory store does.
-		k[ixDue] = cat(tkey(dueAt(r)), seq, id)
+		k[ixQueue] = cat(sub, tkey(dueAt(r)), seq, id)
 		if !r.LeasedUntil.IsZero() {
-			k[ixLease] = id
+			k[ixLease] = cat(sub, tkey(r.LeasedUntil), id)
 		}
-		k[ixOpen] = cat(pfx(r.SubscriptionID), []byte{openPending}, tkey(r.CreatedAt), id)
+		k[ixOpen] = cat(sub, []byte{openPending}, tkey(r.CreatedAt), id)
 	case r.State == store.DeliveryHeld:
-		k[ixOpen] = cat(pfx(r.SubscriptionID), []byte{openHeld}, tkey(r.CreatedAt), id)
+		k[ixOpen] = cat(sub, []byte{openHeld}, tkey(r.CreatedAt), id)
 	case r.State.Final():
 		k[ixDone] = cat(tkey(r.UpdatedAt), id)
-		k[ixDoneSub] = cat(pfx(r.SubscriptionID), seq)
+		k[ixDoneSub] = cat(sub, seq)
 	}
 	return k
+}
+
+// valueIndexes are the indexes whose value is the delivery ID (the others end with it).
+var valueIndexes = [nIndexes]bool{
+	ixDoneSub: true, ixLog: true, ixLogWs: true, ixLogSub: true, ixLogEvent: true,
+	ixLogState: true, ixLogWsState: true, ixLogSubState: true,
 }
 
 // dueAt is when a pending delivery is next due: its lease end while in flight.
@@ -66,8 +105,17 @@ func dueAt(r *dlvRecord) time.Time {
 	return r.NextAttemptAt
 }
 
-// save stores next in place of prev: the record, the index keys that changed, and the
-// queue counters. prev nil creates the delivery, next nil removes it.
+// leased is 1 for a pending delivery in flight, else 0.
+func leased(r *dlvRecord) int64 {
+	if r != nil && r.State == store.DeliveryPending && !r.LeasedUntil.IsZero() {
+		return 1
+	}
+	return 0
+}
+
+// save stores next in place of prev: the record, the index keys that changed, the
+// subscription's place in due_subs, and the queue counters. prev nil creates the
+// delivery, next nil removes it.
 func (t *txn) save(prev, next *dlvRecord) error {
 	var pk, nk indexKeys
 	var pkState, nkState store.DeliveryState
@@ -77,6 +125,11 @@ func (t *txn) save(prev, next *dlvRecord) error {
 	}
 	if next != nil {
 		nk, nkState, sub, id = keysOf(next), next.State, next.SubscriptionID, next.ID
+	}
+	var firstBefore []byte
+	queueMoves := !bytes.Equal(pk[ixQueue], nk[ixQueue])
+	if queueMoves {
+		firstBefore = t.firstQueued(sub)
 	}
 	for i := range nIndexes {
 		if bytes.Equal(pk[i], nk[i]) {
@@ -90,12 +143,22 @@ func (t *txn) save(prev, next *dlvRecord) error {
 		}
 		if nk[i] != nil {
 			v := empty
-			if i == ixDoneSub || i == ixLog || i == ixLogSub || i == ixLogEvent {
+			if valueIndexes[i] {
 				v = []byte(id)
 			}
 			if err := b.Put(nk[i], v); err != nil {
 				return err
 			}
+		}
+	}
+	if queueMoves {
+		if err := t.moveDueSub(sub, firstBefore, t.firstQueued(sub)); err != nil {
+			return err
+		}
+	}
+	if dl := leased(next) - leased(prev); dl != 0 {
+		if err := addCounter(t.counts, []byte(sub), 2, dl); err != nil {
+			return err
 		}
 	}
 	if pkState != nkState {
@@ -129,6 +192,41 @@ func (t *txn) save(prev, next *dlvRecord) error {
 	return t.dlvs.Put([]byte(id), raw)
 }
 
+// firstQueued returns a copy of the first queue key of a subscription: its delivery due
+// first. nil when none is pending.
+func (t *txn) firstQueued(sub string) []byte {
+	prefix := pfx(sub)
+	k, _ := t.queue.Cursor().Seek(prefix)
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return nil
+	}
+	return bytes.Clone(k)
+}
+
+// dueSubKey is a subscription's due_subs key for its first queue key: due time and seq,
+// then the subscription ID.
+func dueSubKey(sub string, queueKey []byte) []byte {
+	n := len(pfx(sub))
+	return cat(queueKey[n:n+16], []byte(sub))
+}
+
+// moveDueSub moves a subscription's due_subs key from its old first queue key to its new
+// one (either may be nil).
+func (t *txn) moveDueSub(sub string, before, after []byte) error {
+	if bytes.Equal(before, after) {
+		return nil
+	}
+	if before != nil {
+		if err := t.dueSubs.Delete(dueSubKey(sub, before)); err != nil {
+			return err
+		}
+	}
+	if after != nil {
+		return t.dueSubs.Put(dueSubKey(sub, after), empty)
+	}
+	return nil
+}
+
 // addCounts adds to a subscription's pending and held counters.
 func (t *txn) addCounts(sub string, pending, held int64) error {
 	if err := addCounter(t.counts, []byte(sub), 0, pending); err != nil {
@@ -141,6 +239,25 @@ func (t *txn) addCounts(sub string, pending, held int64) error {
 func (t *txn) countsOf(sub string) (pending, held int64) {
 	v := t.counts.Get([]byte(sub))
 	return counter(v, 0), counter(v, 1)
+}
+
+// inFlight is the number of a subscription's deliveries leased until after now: those
+// leased, less those whose lease has run out (a walk over these only, which are due).
+func (t *txn) inFlight(sub string, now time.Time) int {
+	n := counter(t.counts.Get([]byte(sub)), 2)
+	if n == 0 {
+		return 0
+	}
+	prefix := pfx(sub)
+	nowKey := tkey(now)
+	c := t.leases.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && n > 0; k, _ = c.Next() {
+		if bytes.Compare(k[len(prefix):len(prefix)+8], nowKey) > 0 {
+			break
+		}
+		n--
+	}
+	return int(n)
 }
 
 // counter reads the i-th big-endian int64 of v (0 when v is short).

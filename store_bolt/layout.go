@@ -14,54 +14,73 @@ import (
 	"github.com/shophooks/webhook/store"
 )
 
-// The file's layout, format 1. Every bucket is top-level; composite keys put an ID first
-// as a length-prefixed string (pfx), so that one ID's keys are a contiguous range that no
-// other ID's keys can enter, and times as 8 big-endian bytes (tkey), so that keys sort by
-// time.
+// The file's layout, format 2. Every bucket is top-level; composite keys put an ID or a
+// workspace first as a length-prefixed string (pfx), so that one ID's keys are a
+// contiguous range that no other ID's keys can enter, and times as 8 big-endian bytes
+// (tkey), so that keys sort by time. A delivery's seq comes from the log bucket's
+// sequence: the order deliveries were stored, which breaks ties of time.
 //
-//	meta         "magic", "version", "figures" (overall store.Figures as JSON)
-//	subs         subID -> subRecord JSON
-//	subs_seq     seq -> subID                      (creation order, for listing)
-//	patterns     pfx(pattern) subID -> status, policy, seq   (fan-out lookup)
-//	events       eventID -> event (header JSON + raw data)
-//	bare_events  tkey(occurred) eventID            (events that never had a delivery)
-//	deliveries   dlvID -> dlvRecord JSON (with its attempts)
-//	due          tkey(due) seq dlvID               (pending; due = lease end while leased)
-//	leases       dlvID                             (pending and leased: in flight)
-//	open         pfx(subID) 'p'|'h' tkey(created) dlvID   (pending and held per subscription)
-//	done         tkey(updated) dlvID               (finished, by age, for pruning)
-//	done_sub     pfx(subID) seq -> dlvID           (finished per subscription, oldest first)
-//	log          seq -> dlvID                      (all deliveries, newest last)
-//	log_sub      pfx(subID) seq -> dlvID
-//	log_event    pfx(eventID) seq -> dlvID
-//	counts       subID -> pending, held            (two big-endian int64)
-//	fin_counts   subID -> finished                 (one big-endian int64; deleted subscriptions too)
-//	figures      subID -> store.Figures JSON
+//	meta          "magic", "version", "figures" (overall store.Figures as JSON)
+//	subs          subID -> subRecord JSON
+//	subs_seq      seq -> subID                               (creation order, for listing)
+//	ws_subs       pfx(ws) seq -> subID                       (one workspace's, in creation order)
+//	patterns      pfx(ws) pfx(pattern) subID -> status, policy, seq   (fan-out lookup)
+//	ws_figures    pfx(ws) -> store.Figures JSON              (deleted subscriptions included)
+//	events        eventID -> event (header JSON + raw data)
+//	bare_events   tkey(occurred) eventID                     (events that never had a delivery)
+//	deliveries    dlvID -> dlvRecord JSON (with its attempts)
+//	queue         pfx(subID) tkey(due) seq dlvID             (pending; due = lease end while leased)
+//	due_subs      tkey(due) seq subID                        (each subscription's first queue key)
+//	leases        pfx(subID) tkey(lease end) dlvID           (pending and leased)
+//	open          pfx(subID) 'p'|'h' tkey(created) dlvID     (pending and held per subscription)
+//	done          tkey(updated) dlvID                        (finished, by age, for pruning)
+//	done_sub      pfx(subID) seq -> dlvID                    (finished per subscription, oldest first)
+//	log           tkey(created) seq -> dlvID                 (every delivery, by creation)
+//	log_ws        pfx(ws) tkey(created) seq -> dlvID
+//	log_sub       pfx(subID) tkey(created) seq -> dlvID
+//	log_event     pfx(eventID) tkey(created) seq -> dlvID
+//	log_state     state tkey(created) seq -> dlvID
+//	log_ws_state  pfx(ws) state tkey(created) seq -> dlvID
+//	log_sub_state pfx(subID) state tkey(created) seq -> dlvID
+//	counts        subID -> pending, held, leased             (big-endian int64s)
+//	fin_counts    subID -> finished                          (one big-endian int64; deleted subscriptions too)
+//	figures       subID -> store.Figures JSON
 //
-// A delivery's seq comes from the log bucket's sequence: the order deliveries were made.
+// Format 1 (before workspaces) had no ws_subs, ws_figures, queue, due_subs, log_ws,
+// log_state, log_ws_state, log_sub_state; its patterns had no workspace, its leases were
+// keyed by delivery ID, one due bucket held every pending delivery, and its log buckets
+// were keyed by seq alone. migrate rebuilds those from the records, which are the same.
 var (
-	bMeta      = []byte("meta")
-	bSubs      = []byte("subs")
-	bSubsSeq   = []byte("subs_seq")
-	bPatterns  = []byte("patterns")
-	bEvents    = []byte("events")
-	bBare      = []byte("bare_events")
-	bDlvs      = []byte("deliveries")
-	bDue       = []byte("due")
-	bLeases    = []byte("leases")
-	bOpen      = []byte("open")
-	bDone      = []byte("done")
-	bDoneSub   = []byte("done_sub")
-	bLog       = []byte("log")
-	bLogSub    = []byte("log_sub")
-	bLogEvent  = []byte("log_event")
-	bCounts    = []byte("counts")
-	bFinCounts = []byte("fin_counts")
-	bFigures   = []byte("figures")
+	bMeta        = []byte("meta")
+	bSubs        = []byte("subs")
+	bSubsSeq     = []byte("subs_seq")
+	bWsSubs      = []byte("ws_subs")
+	bPatterns    = []byte("patterns")
+	bWsFigures   = []byte("ws_figures")
+	bEvents      = []byte("events")
+	bBare        = []byte("bare_events")
+	bDlvs        = []byte("deliveries")
+	bQueue       = []byte("queue")
+	bDueSubs     = []byte("due_subs")
+	bLeases      = []byte("leases")
+	bOpen        = []byte("open")
+	bDone        = []byte("done")
+	bDoneSub     = []byte("done_sub")
+	bLog         = []byte("log")
+	bLogWs       = []byte("log_ws")
+	bLogSub      = []byte("log_sub")
+	bLogEvent    = []byte("log_event")
+	bLogState    = []byte("log_state")
+	bLogWsState  = []byte("log_ws_state")
+	bLogSubState = []byte("log_sub_state")
+	bCounts      = []byte("counts")
+	bFinCounts   = []byte("fin_counts")
+	bFigures     = []byte("figures")
 
 	allBuckets = [][]byte{
-		bMeta, bSubs, bSubsSeq, bPatterns, bEvents, bBare, bDlvs, bDue, bLeases, bOpen,
-		bDone, bDoneSub, bLog, bLogSub, bLogEvent, bCounts, bFinCounts, bFigures,
+		bMeta, bSubs, bSubsSeq, bWsSubs, bPatterns, bWsFigures, bEvents, bBare, bDlvs, bQueue,
+		bDueSubs, bLeases, bOpen, bDone, bDoneSub, bLog, bLogWs, bLogSub, bLogEvent, bLogState,
+		bLogWsState, bLogSubState, bCounts, bFinCounts, bFigures,
 	}
 
 	keyMagic   = []byte("magic")
@@ -72,8 +91,9 @@ var (
 const (
 	// magic marks a file as this package's.
 	magic = "shophooks/webhook store"
-	// formatVersion is the layout above. A file of another version is refused.
-	formatVersion = 1
+	// formatVersion is the layout above. A file of version 1 is migrated at Open; a file
+	// of any other version is refused.
+	formatVersion = 2
 )
 
 // Open-index states.
@@ -88,6 +108,15 @@ var empty = []byte{}
 func pfx(id string) []byte {
 	b := binary.AppendUvarint(make([]byte, 0, len(id)+2), uint64(len(id)))
 	return append(b, id...)
+}
+
+// splitPfx splits a key that starts with a pfx into the ID and the rest.
+func splitPfx(k []byte) (id string, rest []byte, ok bool) {
+	n, w := binary.Uvarint(k)
+	if w <= 0 || uint64(len(k)-w) < n {
+		return "", nil, false
+	}
+	return string(k[w : w+int(n)]), k[w+int(n):], true
 }
 
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
@@ -152,12 +181,13 @@ type dlvRecord struct {
 // eventHeader is an event without its data, which is stored after it byte for byte.
 type eventHeader struct {
 	ID         string    `json:"id"`
+	Workspace  string    `json:"workspace,omitempty"`
 	Type       string    `json:"type"`
 	OccurredAt time.Time `json:"occurred_at"`
 }
 
 func encodeEvent(ev store.Event) ([]byte, error) {
-	hdr, err := json.Marshal(eventHeader{ID: ev.ID, Type: ev.Type, OccurredAt: ev.OccurredAt})
+	hdr, err := json.Marshal(eventHeader{ID: ev.ID, Workspace: ev.Workspace, Type: ev.Type, OccurredAt: ev.OccurredAt})
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +205,7 @@ func decodeEvent(b []byte) (store.Event, error) {
 	if err := json.Unmarshal(b[k:k+int(n)], &h); err != nil {
 		return store.Event{}, fmt.Errorf("corrupt record: %w", err)
 	}
-	ev := store.Event{ID: h.ID, Type: h.Type, OccurredAt: h.OccurredAt}
+	ev := store.Event{ID: h.ID, Workspace: h.Workspace, Type: h.Type, OccurredAt: h.OccurredAt}
 	if data := b[k+int(n):]; len(data) > 0 {
 		ev.Data = bytes.Clone(data) // the tx's memory is gone once it ends
 	}
@@ -184,30 +214,35 @@ func decodeEvent(b []byte) (store.Event, error) {
 
 // txn is a transaction with this layout's buckets at hand.
 type txn struct {
-	tx                                                             *bolt.Tx
-	meta, subs, subsSeq, patterns, events, bare, dlvs, due, leases *bolt.Bucket
-	open, done, doneSub, log, logSub, logEvent, counts, finCounts  *bolt.Bucket
-	figures                                                        *bolt.Bucket
+	tx                                                         *bolt.Tx
+	meta, subs, subsSeq, wsSubs, patterns, wsFigures           *bolt.Bucket
+	events, bare, dlvs, queue, dueSubs, leases, open           *bolt.Bucket
+	done, doneSub, log, logWs, logSub, logEvent                *bolt.Bucket
+	logState, logWsState, logSubState, counts, finCounts, figs *bolt.Bucket
 }
 
-// appendFill is the fill percent of the buckets whose keys only grow (sequences, and
-// delivery IDs, which are time-ordered): their pages split nearly full instead of half
-// full. Buckets with keys that arrive out of order (caller-chosen event IDs, due times)
-// keep bbolt's default, which suits them better.
+// appendFill is the fill percent of the buckets whose keys only grow (sequences, creation
+// times, and delivery IDs, which are time-ordered): their pages split nearly full instead
+// of half full. Buckets with keys that arrive out of order (caller-chosen event IDs, due
+// times) keep bbolt's default, which suits them better.
 const appendFill = 0.9
 
 func newTxn(tx *bolt.Tx) *txn {
+	b := tx.Bucket
 	t := &txn{
-		tx: tx, meta: tx.Bucket(bMeta), subs: tx.Bucket(bSubs), subsSeq: tx.Bucket(bSubsSeq),
-		patterns: tx.Bucket(bPatterns), events: tx.Bucket(bEvents), bare: tx.Bucket(bBare),
-		dlvs: tx.Bucket(bDlvs), due: tx.Bucket(bDue), leases: tx.Bucket(bLeases),
-		open: tx.Bucket(bOpen), done: tx.Bucket(bDone), doneSub: tx.Bucket(bDoneSub),
-		log: tx.Bucket(bLog), logSub: tx.Bucket(bLogSub), logEvent: tx.Bucket(bLogEvent),
-		counts: tx.Bucket(bCounts), finCounts: tx.Bucket(bFinCounts), figures: tx.Bucket(bFigures),
+		tx: tx, meta: b(bMeta), subs: b(bSubs), subsSeq: b(bSubsSeq), wsSubs: b(bWsSubs),
+		patterns: b(bPatterns), wsFigures: b(bWsFigures), events: b(bEvents), bare: b(bBare),
+		dlvs: b(bDlvs), queue: b(bQueue), dueSubs: b(bDueSubs), leases: b(bLeases),
+		open: b(bOpen), done: b(bDone), doneSub: b(bDoneSub), log: b(bLog), logWs: b(bLogWs),
+		logSub: b(bLogSub), logEvent: b(bLogEvent), logState: b(bLogState),
+		logWsState: b(bLogWsState), logSubState: b(bLogSubState), counts: b(bCounts),
+		finCounts: b(bFinCounts), figs: b(bFigures),
 	}
 	if tx.Writable() && t.dlvs != nil {
-		for _, b := range []*bolt.Bucket{t.dlvs, t.doneSub, t.log, t.logSub} {
-			b.FillPercent = appendFill
+		for _, b := range []*bolt.Bucket{t.dlvs, t.doneSub, t.log} {
+			if b != nil {
+				b.FillPercent = appendFill
+			}
 		}
 	}
 	return t
@@ -246,10 +281,15 @@ func patternValue(r *subRecord) []byte {
 	return append([]byte{status, policy}, u64(r.Seq)...)
 }
 
+// patternKey is the patterns index key of one of r's patterns.
+func patternKey(r *subRecord, pattern string) []byte {
+	return cat(pfx(r.Workspace), pfx(pattern), []byte(r.ID))
+}
+
 func (t *txn) putPatterns(r *subRecord) error {
 	v := patternValue(r)
 	for _, p := range r.Events {
-		if err := t.patterns.Put(cat(pfx(p), []byte(r.ID)), v); err != nil {
+		if err := t.patterns.Put(patternKey(r, p), v); err != nil {
 			return err
 		}
 	}
@@ -258,7 +298,7 @@ func (t *txn) putPatterns(r *subRecord) error {
 
 func (t *txn) deletePatterns(r *subRecord) error {
 	for _, p := range r.Events {
-		if err := t.patterns.Delete(cat(pfx(p), []byte(r.ID))); err != nil {
+		if err := t.patterns.Delete(patternKey(r, p)); err != nil {
 			return err
 		}
 	}

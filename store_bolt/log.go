@@ -3,8 +3,11 @@ package storebolt
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/shophooks/webhook/store"
 )
@@ -26,8 +29,11 @@ func (s *Store) Delivery(ctx context.Context, id string) (store.Delivery, error)
 	return out, err
 }
 
-// Deliveries implements store.Store. A query by event or subscription walks that one's log
-// index backwards; a query by state alone walks the whole log until it has Limit answers.
+// Deliveries implements store.Store. It walks one log index backwards, chosen by the query:
+// the event's (few deliveries), the subscription's with or without the state, the
+// workspace's with or without the state, the state's, or the whole log; the time range
+// and the cursor bound the walk. A subscription's or an event's deliveries are all in its
+// workspace, so a query that names one of another workspace answers at once.
 func (s *Store) Deliveries(ctx context.Context, q store.DeliveryQuery) ([]store.Delivery, error) {
 	limit := q.Limit
 	if limit <= 0 {
@@ -36,14 +42,15 @@ func (s *Store) Deliveries(ctx context.Context, q store.DeliveryQuery) ([]store.
 	out := []store.Delivery{}
 	err := s.view(ctx, func(t *txn) error {
 		out = out[:0]
-		b, prefix := t.log, []byte(nil)
-		switch {
-		case q.EventID != "":
-			b, prefix = t.logEvent, pfx(q.EventID)
-		case q.SubscriptionID != "":
-			b, prefix = t.logSub, pfx(q.SubscriptionID)
+		b, prefix, err := t.plan(q)
+		if err != nil || b == nil {
+			return err
 		}
-		before := uint64(math.MaxUint64)
+		// Keys are prefix, tkey(created), seq: walk back from the upper bound.
+		upper := prefixEnd(prefix)
+		if !q.Until.IsZero() {
+			upper = cat(prefix, tkey(q.Until))
+		}
 		if q.Before != "" {
 			r, err := t.delivery(q.Before)
 			if err != nil {
@@ -52,25 +59,30 @@ func (s *Store) Deliveries(ctx context.Context, q store.DeliveryQuery) ([]store.
 			if r == nil {
 				return notFound("delivery", q.Before) // the cursor
 			}
-			before = r.Seq
+			if cur := cat(prefix, logKey(r)); upper == nil || bytes.Compare(cur, upper) < 0 {
+				upper = cur
+			}
+		}
+		var lower []byte
+		if !q.Since.IsZero() {
+			lower = cat(prefix, tkey(q.Since))
 		}
 		c := b.Cursor()
-		var k, v []byte
-		if k, _ = c.Seek(cat(prefix, u64(before))); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
+		k, v := lastBefore(c, upper)
 		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
+			if lower != nil && bytes.Compare(k, lower) < 0 {
+				break
+			}
 			r, err := t.delivery(string(v))
 			if err != nil {
 				return err
 			}
-			if r == nil || (q.SubscriptionID != "" && r.SubscriptionID != q.SubscriptionID) ||
-				(q.EventID != "" && r.EventID != q.EventID) || (q.State != "" && r.State != q.State) {
-				continue
+			if r == nil {
+				return fmt.Errorf("storebolt: delivery %q is in the log but missing: %w", v, ErrCorrupt)
 			}
-			out = append(out, r.Delivery)
+			if match(q, r) {
+				out = append(out, r.Delivery)
+			}
 		}
 		return nil
 	})
@@ -80,26 +92,128 @@ func (s *Store) Deliveries(ctx context.Context, q store.DeliveryQuery) ([]store.
 	return out, nil
 }
 
-// Stats implements store.Store: the figures RecordAttempt keeps, the queue counters, and
-// the first key of each subscription's pending index; no log is read.
+// plan picks the log index that serves q and the prefix of q's keys in it; a nil bucket
+// means that nothing matches.
+func (t *txn) plan(q store.DeliveryQuery) (*bolt.Bucket, []byte, error) {
+	var st []byte
+	if q.State != "" {
+		st = []byte{stateByte(q.State)}
+	}
+	switch {
+	case q.EventID != "":
+		if q.Workspace != "" {
+			ev, err := t.event(q.EventID)
+			if err != nil || ev == nil || ev.Workspace != q.Workspace {
+				return nil, nil, err
+			}
+		}
+		return t.logEvent, pfx(q.EventID), nil
+	case q.SubscriptionID != "":
+		if q.Workspace != "" {
+			ws, ok, err := t.subWorkspace(q.SubscriptionID)
+			if err != nil || !ok || ws != q.Workspace {
+				return nil, nil, err
+			}
+		}
+		if st != nil {
+			return t.logSubState, cat(pfx(q.SubscriptionID), st), nil
+		}
+		return t.logSub, pfx(q.SubscriptionID), nil
+	case q.Workspace != "":
+		if st != nil {
+			return t.logWsState, cat(pfx(q.Workspace), st), nil
+		}
+		return t.logWs, pfx(q.Workspace), nil
+	case st != nil:
+		return t.logState, st, nil
+	}
+	return t.log, []byte{}, nil
+}
+
+// subWorkspace returns the workspace of a subscription's deliveries: the subscription's,
+// or for one that was deleted, its last delivery's. ok is false when it has none.
+func (t *txn) subWorkspace(id string) (ws string, ok bool, err error) {
+	r, err := t.sub(id)
+	if err != nil || r != nil {
+		return r.wsOrEmpty(), r != nil, err
+	}
+	prefix := pfx(id)
+	k, v := lastBefore(t.logSub.Cursor(), prefixEnd(prefix))
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return "", false, nil
+	}
+	d, err := t.delivery(string(v))
+	if err != nil || d == nil {
+		return "", false, err
+	}
+	return d.Workspace, true, nil
+}
+
+func (r *subRecord) wsOrEmpty() string {
+	if r == nil {
+		return ""
+	}
+	return r.Workspace
+}
+
+// prefixEnd returns the first key after every key that starts with prefix; nil when
+// there is none (prefix empty or all 0xff).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// lastBefore positions c at the last key before upper (nil: the last key).
+func lastBefore(c *bolt.Cursor, upper []byte) ([]byte, []byte) {
+	if upper == nil {
+		return c.Last()
+	}
+	if k, _ := c.Seek(upper); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
+
+// match reports whether the query selects a delivery.
+func match(q store.DeliveryQuery, r *dlvRecord) bool {
+	return (q.Workspace == "" || r.Workspace == q.Workspace) &&
+		(q.SubscriptionID == "" || r.SubscriptionID == q.SubscriptionID) &&
+		(q.EventID == "" || r.EventID == q.EventID) &&
+		(q.State == "" || r.State == q.State) &&
+		(q.Since.IsZero() || !r.CreatedAt.Before(q.Since)) &&
+		(q.Until.IsZero() || r.CreatedAt.Before(q.Until))
+}
+
+// Stats implements store.Store: the figures RecordAttempt keeps (the workspace's, with one
+// named), the queue counters, and the first key of each subscription's pending index, for
+// the subscriptions of the workspace found through ws_subs; no log is read.
 func (s *Store) Stats(ctx context.Context, workspace string, now time.Time) (store.Stats, error) {
 	var st store.Stats
 	err := s.view(ctx, func(t *txn) error {
-		overall, err := figuresOf(t.meta, keyFigures)
+		b, key := t.meta, keyFigures
+		if workspace != "" {
+			b, key = t.wsFigures, pfx(workspace)
+		}
+		overall, err := figuresOf(b, key)
 		if err != nil {
 			return err
 		}
-		st = store.Stats{Overall: overall.Health(), Subscriptions: make(map[string]store.Health)}
+		st = store.Stats{Overall: overall.HealthAt(now), Subscriptions: make(map[string]store.Health)}
 		var oldestAll time.Time
-		err = t.subsSeq.ForEach(func(_, idb []byte) error {
-			id := string(idb)
-			f, err := figuresOf(t.figures, idb)
+		err = t.forEachSub(workspace, func(r *subRecord) error {
+			f, err := figuresOf(t.figs, []byte(r.ID))
 			if err != nil {
 				return err
 			}
-			h := f.Health()
-			h.Pending, h.Held = t.countsOf(id)
-			prefix := append(pfx(id), openPending)
+			h := f.HealthAt(now)
+			h.Pending, h.Held = t.countsOf(r.ID)
+			prefix := append(pfx(r.ID), openPending)
 			if k, _ := t.open.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8 {
 				created := tdecode(k[len(prefix):])
 				h.OldestPendingAge = max(0, now.Sub(created))
@@ -107,7 +221,7 @@ func (s *Store) Stats(ctx context.Context, workspace string, now time.Time) (sto
 					oldestAll = created
 				}
 			}
-			st.Subscriptions[id] = h
+			st.Subscriptions[r.ID] = h
 			st.Overall.Pending += h.Pending
 			st.Overall.Held += h.Held
 			return nil

@@ -30,6 +30,10 @@ type config struct {
 	keep          int
 	pruneInterval time.Duration
 	logger        *slog.Logger
+	check         bool
+	// noFreelistSync: bbolt does not write its free list at commits and rebuilds it at
+	// Open by walking every page.
+	noFreelistSync bool
 }
 
 func defaults() config {
@@ -37,6 +41,7 @@ func defaults() config {
 		timeout:       DefaultTimeout,
 		batchDelay:    DefaultMaxBatchDelay,
 		pruneInterval: DefaultPruneInterval,
+		check:         true,
 	}
 }
 
@@ -74,3 +79,14 @@ func WithPruneInterval(d time.Duration) Option { return func(c *config) { c.prun
 // WithLogger sets where background pruning reports its errors; the default is
 // slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithCheck(false) skips the check of every page that Open makes by default. Open is then
+// faster on a large file (see BENCHMARKS.md), but a damaged file may crash the process
+// instead of failing Open with ErrCorrupt. For a file whose disk is known good, when
+// reopening fast matters more.
+func WithCheck(check bool) Option { return func(c *config) { c.check = check } }
+
+// WithNoFreelistSync(true) stops writing bbolt's free list at every commit; Open then
+// rebuilds it by walking every page of the file. Commits write a little less; reopening
+// a large file takes longer (see BENCHMARKS.md). The default writes it.
+func WithNoFreelistSync(noSync bool) Option { return func(c *config) { c.noFreelistSync = noSync } }

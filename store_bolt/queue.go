@@ -11,110 +11,200 @@ import (
 	"github.com/shophooks/webhook/store"
 )
 
-// ClaimDue implements store.Store: a seek to the start of the due index.
+// ClaimDue implements store.Store. It walks due_subs (each subscription with a pending
+// delivery, by its first due time) and, for each subscription its quota lets in, the
+// subscription's queue from its start: a subscription skipped by its quota costs a seek
+// and the walk over its expired leases, never a walk over its backlog.
 func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
-	// TODO(fair claims): quotas and next; interim while the index is built.
-	cs, err := s.claimDueOld(ctx, req.Now, req.Limit, req.LeaseUntil)
-	if err != nil {
+	if err := store.CheckLease(req.Now, req.LeaseUntil); err != nil {
 		return nil, time.Time{}, err
 	}
-	next, _, err := s.NextDue(ctx)
-	return cs, next, err
-}
-
-func (s *Store) claimDueOld(ctx context.Context, now time.Time, limit int, leaseUntil time.Time) ([]store.Claim, error) {
-	if err := store.CheckLease(now, leaseUntil); err != nil {
-		return nil, err
-	}
-	if limit <= 0 {
-		return nil, nil
-	}
 	var out []store.Claim
-	err := s.update(ctx, func(t *txn) error {
+	var next time.Time
+	// A claim shares its transaction and commit with the inserts and attempt records
+	// that queue meanwhile (see committer): the claim of a round and the records of the
+	// previous one cost one fsync. It may run more than once, as Quota allows.
+	err := s.batch(ctx, func(t *txn) error {
 		var err error
-		out, err = t.claimDue(now, limit, leaseUntil)
+		out, next, err = t.claimDue(req)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return out, nil
+	return out, next, nil
 }
 
-func (t *txn) claimDue(now time.Time, limit int, leaseUntil time.Time) ([]store.Claim, error) {
-	var out []store.Claim
-	subs := make(map[string]*subRecord)
-	events := make(map[string]*store.Event)
-	nowKey := tkey(now)
-	for len(out) < limit {
-		// Read the due keys first: the loop below moves them.
-		var ids []string
-		c := t.due.Cursor()
-		for k, _ := c.First(); k != nil && len(ids) < limit-len(out); k, _ = c.Next() {
-			if bytes.Compare(k[:8], nowKey) > 0 {
-				break
-			}
-			ids = append(ids, string(k[16:])) // due time, sequence, ID
+// claimer is the state of one ClaimDue.
+type claimer struct {
+	t       *txn
+	req     store.ClaimRequest
+	nowKey  []byte
+	out     []store.Claim
+	next    time.Time
+	visited map[string]bool
+	events  map[string]*store.Event
+}
+
+func (t *txn) claimDue(req store.ClaimRequest) ([]store.Claim, time.Time, error) {
+	cl := &claimer{
+		t: t, req: req, nowKey: tkey(req.Now),
+		visited: make(map[string]bool), events: make(map[string]*store.Event),
+	}
+	c := t.dueSubs.Cursor()
+	for k, _ := c.First(); k != nil; {
+		key := bytes.Clone(k)
+		subID := string(key[16:])
+		if cl.visited[subID] {
+			k, _ = c.Next()
+			continue
 		}
-		if len(ids) == 0 {
+		cl.visited[subID] = true
+		due := bytes.Compare(key[:8], cl.nowKey) <= 0
+		done, err := cl.visit(subID, tdecode(key[:8]), due && len(cl.out) < req.Limit)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		if done {
 			break
 		}
-		for _, id := range ids {
-			r, err := t.delivery(id)
-			if err != nil {
-				return nil, err
-			}
-			if r == nil {
-				return nil, fmt.Errorf("storebolt: due delivery %q: %w", id, store.ErrNotFound)
-			}
-			prev := *r
-			sub, ok := subs[r.SubscriptionID]
-			if !ok {
-				if sub, err = t.sub(r.SubscriptionID); err != nil {
-					return nil, err
-				}
-				subs[r.SubscriptionID] = sub
-			}
-			if sub == nil || sub.Status != store.StatusActive {
-				// Cannot happen while the indexes hold; never send for such a delivery.
-				state := store.DeliveryCancelled
-				if sub != nil {
-					state = store.InactiveState(sub.WhileInactive)
-				}
-				setState(r, state, now)
-				if err := t.save(&prev, r); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			ev, ok := events[r.EventID]
-			if !ok {
-				if ev, err = t.event(r.EventID); err != nil {
-					return nil, err
-				}
-				if ev == nil {
-					return nil, fmt.Errorf("storebolt: delivery %q: %w", id, notFound("event", r.EventID))
-				}
-				events[r.EventID] = ev
-			}
-			r.LeasedUntil = leaseUntil
-			if err := t.save(&prev, r); err != nil {
-				return nil, err
-			}
-			c := store.Claim{Delivery: r.Delivery.Clone(), Event: *ev, Subscription: sub.Subscription.Clone()}
-			c.Event.Data = bytes.Clone(ev.Data)
-			out = append(out, c)
+		// The visit moved keys: find our place again. Keys before it are visited or new
+		// places of visited subscriptions.
+		k, _ = c.Seek(key)
+		if k != nil && bytes.Equal(k, key) {
+			k, _ = c.Next()
 		}
 	}
-	return out, nil
+	return cl.out, cl.next, nil
 }
 
-// NextDue implements store.Store: the first key of the due index.
+// later takes note of a time for next.
+func (cl *claimer) later(t time.Time) {
+	if cl.next.IsZero() || t.Before(cl.next) {
+		cl.next = t
+	}
+}
+
+// visit handles one subscription whose first due time is first: with claim set, it claims
+// what its quota allows; without, it only asks whether the subscription counts for next.
+// done means no later subscription can matter.
+func (cl *claimer) visit(subID string, first time.Time, claim bool) (done bool, err error) {
+	t := cl.t
+	sub, err := t.sub(subID)
+	if err != nil {
+		return false, err
+	}
+	if sub == nil || sub.Status != store.StatusActive {
+		// Only deliveries in flight when the subscription was deactivated or deleted stay
+		// pending; settle them once their lease runs out, never send them again.
+		if !claim {
+			cl.later(first)
+			return true, nil
+		}
+		return false, cl.settle(subID, sub)
+	}
+	quota := cl.req.Limit
+	if cl.req.Quota != nil {
+		quota = cl.req.Quota(&sub.Subscription, t.inFlight(subID, cl.req.Now))
+	}
+	if quota <= 0 {
+		return false, nil // its deliveries do not count
+	}
+	if !claim {
+		cl.later(first)
+		return true, nil
+	}
+	// The subscription's first n+1 queue keys: the ones to claim, and the one after.
+	n := min(quota, cl.req.Limit-len(cl.out))
+	prefix := pfx(subID)
+	var ids []string
+	var left []byte
+	c := t.queue.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if len(ids) == n || bytes.Compare(k[len(prefix):len(prefix)+8], cl.nowKey) > 0 {
+			left = bytes.Clone(k[len(prefix) : len(prefix)+8])
+			break
+		}
+		ids = append(ids, string(k[len(prefix)+16:]))
+	}
+	f, err := figuresOf(t.figs, []byte(subID))
+	if err != nil {
+		return false, err
+	}
+	for _, id := range ids {
+		if err := cl.lease(id, sub, f.Run); err != nil {
+			return false, err
+		}
+	}
+	if left != nil && quota > len(ids) {
+		// Left because it was not due yet or the limit was reached.
+		cl.later(tdecode(left))
+	}
+	return false, nil
+}
+
+// lease claims one delivery.
+func (cl *claimer) lease(id string, sub *subRecord, run store.FailureRun) error {
+	t := cl.t
+	r, err := t.delivery(id)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return fmt.Errorf("storebolt: queued delivery %q: %w", id, store.ErrNotFound)
+	}
+	ev, ok := cl.events[r.EventID]
+	if !ok {
+		if ev, err = t.event(r.EventID); err != nil {
+			return err
+		}
+		if ev == nil {
+			return fmt.Errorf("storebolt: delivery %q: %w", id, notFound("event", r.EventID))
+		}
+		cl.events[r.EventID] = ev
+	}
+	prev := *r
+	r.LeasedUntil = cl.req.LeaseUntil
+	if err := t.save(&prev, r); err != nil {
+		return err
+	}
+	c := store.Claim{Delivery: r.Delivery.Clone(), Event: *ev, Subscription: sub.Subscription.Clone(), Failures: run}
+	c.Event.Data = bytes.Clone(ev.Data)
+	cl.out = append(cl.out, c)
+	return nil
+}
+
+// settle moves the due deliveries of a deleted or inactive subscription to the state its
+// status gives them.
+func (cl *claimer) settle(subID string, sub *subRecord) error {
+	state := store.DeliveryCancelled
+	if sub != nil {
+		state = store.InactiveState(sub.WhileInactive)
+	}
+	prefix := pfx(subID)
+	var ids []string
+	c := cl.t.queue.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if bytes.Compare(k[len(prefix):len(prefix)+8], cl.nowKey) > 0 {
+			cl.later(tdecode(k[len(prefix) : len(prefix)+8]))
+			break
+		}
+		ids = append(ids, string(k[len(prefix)+16:]))
+	}
+	for _, id := range ids {
+		if err := cl.t.update(id, func(r *dlvRecord) { setState(r, state, cl.req.Now) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NextDue implements store.Store: the first key of due_subs.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due time.Time
 	var ok bool
 	err := s.view(ctx, func(t *txn) error {
-		if k, _ := t.due.Cursor().First(); k != nil {
+		if k, _ := t.dueSubs.Cursor().First(); k != nil {
 			due, ok = tdecode(k[:8]), true
 		}
 		return nil
@@ -191,11 +281,14 @@ func (t *txn) recordAttempt(r *dlvRecord, rec store.AttemptRecord) error {
 	}
 	if !rec.Attempt.Test {
 		if sub != nil {
-			if err := observe(t.figures, []byte(sub.ID), rec.Attempt, ended); err != nil {
+			if err := observe(t.figs, []byte(sub.ID), rec.Attempt, ended); err != nil {
 				return err
 			}
 		}
 		if err := observe(t.meta, keyFigures, rec.Attempt, ended); err != nil {
+			return err
+		}
+		if err := observe(t.wsFigures, pfx(r.Workspace), rec.Attempt, ended); err != nil {
 			return err
 		}
 	}

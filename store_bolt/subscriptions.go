@@ -1,6 +1,7 @@
 package storebolt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,9 @@ func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) 
 		}
 		r.Seq = seq
 		if err := t.subsSeq.Put(u64(seq), []byte(sub.ID)); err != nil {
+			return err
+		}
+		if err := t.wsSubs.Put(cat(pfx(r.Workspace), u64(seq)), []byte(sub.ID)); err != nil {
 			return err
 		}
 		if err := t.putPatterns(r); err != nil {
@@ -73,6 +77,7 @@ func (s *Store) UpdateSubscription(ctx context.Context, id string, now time.Time
 			return err
 		}
 		next.ID = id
+		next.Workspace = r.Workspace // the indexes file it there for good
 		if err := t.deletePatterns(r); err != nil {
 			return err
 		}
@@ -167,9 +172,10 @@ func (t *txn) deleteSub(r *subRecord, now time.Time) error {
 	for _, err := range []error{
 		t.deletePatterns(r),
 		t.subsSeq.Delete(u64(r.Seq)),
+		t.wsSubs.Delete(cat(pfx(r.Workspace), u64(r.Seq))),
 		t.subs.Delete(key),
 		t.counts.Delete(key),
-		t.figures.Delete(key),
+		t.figs.Delete(key),
 	} {
 		if err != nil {
 			return err
@@ -178,17 +184,14 @@ func (t *txn) deleteSub(r *subRecord, now time.Time) error {
 	return nil
 }
 
-// Subscriptions implements store.Store.
+// Subscriptions implements store.Store. With f.Workspace set it walks that workspace's
+// part of ws_subs only; the other fields are checked on the subscriptions found.
 func (s *Store) Subscriptions(ctx context.Context, f store.SubscriptionFilter) ([]store.Subscription, error) {
 	out := []store.Subscription{}
 	err := s.view(ctx, func(t *txn) error {
 		out = out[:0]
-		return t.subsSeq.ForEach(func(_, id []byte) error {
-			r, err := t.sub(string(id))
-			if err != nil {
-				return err
-			}
-			if r != nil && f.Match(r.Subscription) {
+		return t.forEachSub(f.Workspace, func(r *subRecord) error {
+			if f.Match(r.Subscription) {
 				out = append(out, r.Subscription)
 			}
 			return nil
@@ -198,4 +201,27 @@ func (s *Store) Subscriptions(ctx context.Context, f store.SubscriptionFilter) (
 		return nil, err
 	}
 	return out, nil
+}
+
+// forEachSub calls fn with each subscription of a workspace (every workspace's when
+// workspace is empty), oldest first.
+func (t *txn) forEachSub(workspace string, fn func(r *subRecord) error) error {
+	b, prefix := t.subsSeq, []byte(nil)
+	if workspace != "" {
+		b, prefix = t.wsSubs, pfx(workspace)
+	}
+	c := b.Cursor()
+	for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+		r, err := t.sub(string(id))
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			return fmt.Errorf("storebolt: subscription %q is listed but missing: %w", id, ErrCorrupt)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -151,6 +151,51 @@ ON CONFLICT (scope, key, shard) DO UPDATE SET
                 THEN EXCLUDED.run_since ELSE f.run_since END`)
 )
 
+// qAddSlots adds a batch's time slots (store.Figures' Recent and Daily) to their rows, in
+// key order; qDropSlots removes the slots no window reaches any more.
+var (
+	qAddSlots = query(`
+INSERT INTO {{schema}}.figure_slots AS f (scope, key, width, start, shard, attempts, succeeded,
+    deliveries_succeeded, deliveries_failed, errors, duration_sum, max_duration)
+SELECT t.scope, t.key, t.width, t.start, t.shard, t.attempts, t.succeeded, t.deliveries_succeeded,
+       t.deliveries_failed, t.errors, t.duration_sum, t.max_duration
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::smallint[], $6::bigint[], $7::bigint[],
+            $8::bigint[], $9::bigint[], $10::text[]::jsonb[], $11::bigint[], $12::bigint[])
+    AS t(scope, key, width, start, shard, attempts, succeeded, deliveries_succeeded, deliveries_failed,
+         errors, duration_sum, max_duration)
+WHERE t.scope <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = t.key)
+ORDER BY t.scope, t.key, t.width, t.start, t.shard
+ON CONFLICT (scope, key, width, start, shard) DO UPDATE SET
+    attempts = f.attempts + EXCLUDED.attempts,
+    succeeded = f.succeeded + EXCLUDED.succeeded,
+    deliveries_succeeded = f.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
+    deliveries_failed = f.deliveries_failed + EXCLUDED.deliveries_failed,
+    errors = {{schema}}.add_counts(f.errors, EXCLUDED.errors),
+    duration_sum = f.duration_sum + EXCLUDED.duration_sum,
+    max_duration = greatest(f.max_duration, EXCLUDED.max_duration)`)
+	qDropSlots = query(`DELETE FROM {{schema}}.figure_slots WHERE start < $1`)
+)
+
+// slotRows are the columns of qAddSlots.
+type slotRows struct {
+	scopes, keys, widths                        []string
+	starts                                      []time.Time
+	shards                                      []int16
+	attempts, succeeded, dsucc, dfail, sums, mx []int64
+	errs                                        []string
+}
+
+func (r *slotRows) add(k figKey, width string, slots []store.Slot) {
+	for _, sl := range slots {
+		r.scopes, r.keys, r.widths = append(r.scopes, k.scope), append(r.keys, k.key), append(r.widths, width)
+		r.starts, r.shards = append(r.starts, sl.Start), append(r.shards, k.shard)
+		r.attempts, r.succeeded = append(r.attempts, sl.Attempts), append(r.succeeded, sl.Succeeded)
+		r.dsucc, r.dfail = append(r.dsucc, sl.DeliveriesSucceeded), append(r.dfail, sl.DeliveriesFailed)
+		r.sums, r.mx = append(r.sums, int64(sl.DurationSum)), append(r.mx, int64(sl.MaxDuration))
+		r.errs = append(r.errs, errorCounts(sl.ErrorsByKind))
+	}
+}
+
 // RecordAttempt implements store.Store. Concurrent calls share one transaction (group
 // commit), committed before they return, without waiting for the disk (see the package
 // doc: a record undone by a crash of the database server means the delivery is sent
@@ -213,6 +258,9 @@ func (s *Store) recordTx(ctx context.Context, recs []store.AttemptRecord) ([]rec
 		return res, err
 	}
 }
+
+// slotsKept is how long time slots are kept: longer than the longest window.
+const slotsKept = 26 * time.Hour
 
 // figKey names one row of figures.
 type figKey struct {
@@ -357,12 +405,25 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 		}
 		fb.Queue(s.sql(qAddFigures), scopes, names, shards, attempts, succeeded, failed, dsucc, dfail, durations,
 			errs, buckets, runs, since, resets)
+		var sr slotRows
+		for _, k := range keys {
+			sr.add(k, "r", deltas[k].f.Recent)
+			sr.add(k, "d", deltas[k].f.Daily)
+		}
+		if len(sr.scopes) > 0 {
+			fb.Queue(s.sql(qAddSlots), sr.scopes, sr.keys, sr.widths, sr.starts, sr.shards, sr.attempts,
+				sr.succeeded, sr.dsucc, sr.dfail, sr.errs, sr.sums, sr.mx)
+		}
+		if rand.N(256) == 0 {
+			fb.Queue(s.sql(qDropSlots), time.Now().Add(-slotsKept))
+		}
 	}
+	queued := fb.Len() // before send, which may queue the commit
 	fr, err := p.send(ctx, fb, true)
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) > 0 {
+	for range queued {
 		if _, err := fr.Exec(); err != nil {
 			fr.Close()
 			return nil, err

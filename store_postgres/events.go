@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/shophooks/webhook/eventtypes"
 	"github.com/shophooks/webhook/store"
 )
 
@@ -67,7 +68,7 @@ fan AS (
     SELECT i.id AS event_id, i.workspace, i.type, i.now, i.ord, i.base, s.id AS sub_id, s.seq AS sub_seq,
            s.status = 'active' AS pending,
            row_number() OVER (PARTITION BY i.ord ORDER BY s.seq) - 1 AS n
-    FROM input i JOIN subs s ON s.workspace = i.workspace AND s.events && ARRAY[i.type, i.family, '*']
+    FROM input i JOIN subs s ON s.workspace = i.workspace AND s.events && string_to_array(i.family, ' ')
 ),
 ev AS (
     INSERT INTO {{schema}}.events (id, workspace, type, occurred_at, bare, data)
@@ -197,11 +198,12 @@ func (s *Store) insertEvents(ctx context.Context, q querier, evs []emitCall, not
 		if data[i] == nil {
 			data[i] = []byte{}
 		}
-		if j := strings.LastIndexByte(c.ev.Type, '.'); j >= 0 {
-			families[i] = c.ev.Type[:j+1] + "*"
-		}
+		// Every pattern that can select the type: the name, "*", "<resource>.*",
+		// "*.<action>", "*.<action>.<version>"; names never hold a space.
+		pats := eventtypes.Patterns(c.ev.Type)
+		families[i] = strings.Join(pats, " ")
 		bases[i] = store.NewID("dlv")[:len("dlv_")+23]
-		patterns = append(patterns, c.ev.Type, families[i])
+		patterns = append(patterns, pats...)
 	}
 	args := []any{ids, wss, types, occurred, data, nows, families, bases, patterns}
 	sql := s.sql(qInsertEvents)

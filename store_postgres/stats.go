@@ -2,6 +2,8 @@ package storepg
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -70,6 +72,62 @@ const figColsNullable = `coalesce(f.attempts, 0), coalesce(f.succeeded, 0), coal
     coalesce(f.deliveries_succeeded, 0), coalesce(f.deliveries_failed, 0), coalesce(f.duration_sum, 0),
     coalesce(f.errors, '{}'), coalesce(f.buckets, '{}'), coalesce(f.run_count, 0), f.run_since`
 
+var (
+	// qSlots reads the recent slots of one scope and key, and of the subscriptions
+	// (qSlotsIn: of one workspace's), added up over shards.
+	qSlots = query(`
+SELECT f.scope, f.key, f.width, f.start, sum(f.attempts), sum(f.succeeded), sum(f.deliveries_succeeded),
+       sum(f.deliveries_failed), jsonb_agg(f.errors), sum(f.duration_sum), max(f.max_duration)
+FROM {{schema}}.figure_slots f
+WHERE f.start >= $3 AND ((f.scope = $1 AND f.key = $2) OR (f.scope = 's' AND ($4 = '' OR f.key IN
+      (SELECT sub.id FROM {{schema}}.subscriptions sub WHERE sub.workspace = $4))))
+GROUP BY f.scope, f.key, f.width, f.start
+ORDER BY f.start`)
+)
+
+// readSlots reads the recent time slots of the Stats: the figures' Recent and Daily, by
+// "scope key".
+func (s *Store) readSlots(ctx context.Context, tx pgx.Tx, scope, key, workspace string, now time.Time) (map[string]store.Figures, error) {
+	rows, err := tx.Query(ctx, s.sql(qSlots), scope, key, now.Add(-slotsKept), workspace)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]store.Figures)
+	for rows.Next() {
+		var sc, k, width string
+		var sl store.Slot
+		var errs []byte // a JSON array of the shards' counts
+		var sum, mx int64
+		if err := rows.Scan(&sc, &k, &width, &sl.Start, &sl.Attempts, &sl.Succeeded, &sl.DeliveriesSucceeded,
+			&sl.DeliveriesFailed, &errs, &sum, &mx); err != nil {
+			return nil, err
+		}
+		sl.Start = sl.Start.UTC()
+		sl.DurationSum, sl.MaxDuration = time.Duration(sum), time.Duration(mx)
+		var shards []map[store.ErrorKind]int64
+		if err := json.Unmarshal(errs, &shards); err != nil {
+			return nil, fmt.Errorf("storepg: decoding slot errors: %w", err)
+		}
+		for _, m := range shards {
+			for kind, n := range m {
+				if sl.ErrorsByKind == nil {
+					sl.ErrorsByKind = make(map[store.ErrorKind]int64)
+				}
+				sl.ErrorsByKind[kind] += n
+			}
+		}
+		f := out[sc+" "+k]
+		if width == "r" {
+			f.Recent = append(f.Recent, sl)
+		} else {
+			f.Daily = append(f.Daily, sl)
+		}
+		out[sc+" "+k] = f
+	}
+	return out, rows.Err()
+}
+
 // Stats implements store.Store. The figures are running totals written by RecordAttempt;
 // the queue depths are counted at the time of the call.
 func (s *Store) Stats(ctx context.Context, workspace string, now time.Time) (store.Stats, error) {
@@ -96,7 +154,12 @@ func (s *Store) Stats(ctx context.Context, workspace string, now time.Time) (sto
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		st = store.Stats{Overall: overall.Health(), Subscriptions: make(map[string]store.Health)}
+		slots, err := s.readSlots(ctx, tx, scope, key, workspace, now)
+		if err != nil {
+			return err
+		}
+		overall.Merge(slots[scope+" "+key])
+		st = store.Stats{Overall: overall.HealthAt(now), Subscriptions: make(map[string]store.Health)}
 		if workspace == "" {
 			rows, err = tx.Query(ctx, s.sql(qSubFigures))
 		} else {
@@ -115,7 +178,8 @@ func (s *Store) Stats(ctx context.Context, workspace string, now time.Time) (sto
 			if err != nil {
 				return err
 			}
-			h := f.Health()
+			f.Merge(slots["s "+id])
+			h := f.HealthAt(now)
 			h.Pending, h.Held = pending, held
 			if oldest != nil {
 				h.OldestPendingAge = max(0, now.Sub(*oldest))

@@ -1,11 +1,13 @@
 // Command bench measures the webhook dispatcher at scale, side by side with what it
 // replaces, and prints a table per section:
 //
-//   - throughput: deliveries/s to a fast local receiver (memory store, 1 and 10
-//     subscriptions) against a raw net/http client loop with as many goroutines as the
-//     dispatcher has workers, on the dispatcher's own transport (webhook.NewTransport),
-//     sending equivalent signed JSON POSTs to the same receiver. The ratio dispatcher/raw
-//     is the figure; CPU/request is the CPU time of this process per request.
+//   - throughput: deliveries/s of ~1 KB orders to a fast local receiver (memory store and
+//     storebolt, 1 and 10 subscriptions, 16 goroutines calling Emit) against two net/http
+//     client loops with as many goroutines as the dispatcher has workers, on the
+//     dispatcher's own transport (webhook.NewTransport): "plain" marshals the order and
+//     POSTs it, "raw" builds and signs the dispatcher's envelope by hand. The ratios
+//     dispatcher/plain and dispatcher/raw are the figures; CPU, GC CPU and allocations per
+//     request are this process's.
 //   - latency: Emit-to-receipt p50/p99 at a steady offered rate, one subscription.
 //   - bolt: Emit on storebolt (fsync before Emit returns) from many emitters, against one
 //     bbolt Update (one fsync) per event.
@@ -20,15 +22,16 @@
 // started with -receiver-child), or in this process with -inproc. Either way it shares the
 // machine's cores with what is measured.
 //
-//	go run ./examples/bench            # the default run: about 1.5 minutes on 2 cores
-//	go run ./examples/bench -events 5000 -latency 2s -future 50000 -boltfuture 20000 -boltevents 2000 -idle 2s   # a quick check
-//	go run ./examples/bench -only throughput -runs 3
+//	go run ./examples/bench            # the default run: a few minutes on 2 cores
+//	go run ./examples/bench -events 5000 -tpbolt 1000 -latency 2s -future 50000 -boltfuture 20000 -boltevents 2000 -idle 2s   # a quick check
+//	go run ./examples/bench -only throughput -runs 5 -tsv runs.tsv
 //
 // BENCHMARKS.md has the figures and what limits them.
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -44,9 +47,18 @@ import (
 
 func main() {
 	var (
-		events     = flag.Int("events", 100_000, "throughput: events emitted to 1 subscription")
-		events10   = flag.Int("events10", 0, "throughput: events emitted to 10 subscriptions (0: events/10, the same number of requests)")
-		runs       = flag.Int("runs", 1, "throughput: measure each case this many times, alternating dispatcher and raw")
+		events     = flag.Int("events", 100_000, "throughput: events emitted to 1 subscription, memory store")
+		events10   = flag.Int("events10", 0, "throughput: events emitted to 10 subscriptions, memory store (0: events/10, the same number of requests)")
+		tpBolt     = flag.Int("tpbolt", 20_000, "throughput: events emitted to 1 subscription, storebolt")
+		tpBolt10   = flag.Int("tpbolt10", 0, "throughput: events emitted to 10 subscriptions, storebolt (0: tpbolt/10)")
+		tpStores   = flag.String("stores", "memory,bolt", "throughput: the stores to deliver from, comma-separated: memory, bolt")
+		tpEmitters = flag.Int("tpemitters", 16, "throughput: goroutines calling Emit at once")
+		tpWindow   = flag.Int("window", 0, "throughput: the most deliveries emitted and not yet finished; the emitters wait beyond it (0: no limit, emit as fast as Emit returns)")
+		tpInFlight = flag.Int("maxinflight", 0, "throughput: WithMaxInFlight, the attempts in flight per subscription (0: as many as workers)")
+		runs       = flag.Int("runs", 1, "throughput: measure each case this many times, the sides alternating")
+		payload    = flag.String("payload", "1k", "the data of every event: 1k (an order struct whose JSON is about 1 KB) or small (a 210-byte map)")
+		tsvPath    = flag.String("tsv", "", "throughput: append one tab-separated line per measured side and run to this file")
+		label      = flag.String("label", "", "throughput: the first column of the -tsv lines (say, the commit)")
 		workers    = flag.Int("workers", webhook.DefaultWorkers, "dispatcher workers, and goroutines of the raw loop")
 		perSec     = flag.Int("rate", 2000, "latency: events per second")
 		latency    = flag.Duration("latency", 10*time.Second, "latency: how long to emit")
@@ -58,7 +70,7 @@ func main() {
 		idle       = flag.Duration("idle", 10*time.Second, "idle: how long to measure the CPU of a dispatcher with nothing due")
 		fairDur    = flag.Duration("fairdur", 20*time.Second, "fairness: how long each run emits")
 		only       = flag.String("only", "", "comma-separated sections to run: throughput, latency, bolt, idle, fairness (default all)")
-		side       = flag.String("side", "both", "throughput: run the dispatcher, the raw loop, or both (to profile one alone)")
+		side       = flag.String("side", "dispatcher,raw,plain", "throughput: the sides to run, comma-separated: dispatcher, raw (the signed envelope by hand), plain (json.Marshal and POST); one alone to profile it")
 		inproc     = flag.Bool("inproc", false, "run the receiver in this process instead of a child process")
 		child      = flag.Bool("receiver-child", false, "internal: be the receiver process")
 		cpuprof    = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -95,6 +107,12 @@ func main() {
 	if *events10 == 0 {
 		*events10 = max(*events/10, 1)
 	}
+	if *tpBolt10 == 0 {
+		*tpBolt10 = max(*tpBolt/10, 1)
+	}
+	if err := setPayload(*payload); err != nil {
+		fatal(err)
+	}
 	want := func(s string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), s) }
 
 	rcv, err := startReceiver(*inproc)
@@ -111,7 +129,31 @@ func main() {
 	fmt.Printf("receiver %s (%s), %d workers\n\n", rcv.URL, where, *workers)
 
 	if want("throughput") {
-		throughputSection(rcv, *events, *events10, *runs, *workers, *side)
+		cfg := tpConfig{
+			events: map[string][2]int{"memory": {*events, *events10}, "bolt": {*tpBolt, *tpBolt10}},
+			runs:   max(*runs, 1),
+			dir:    *dir,
+			label:  *label,
+			tpOptions: tpOptions{
+				workers: *workers, emitters: *tpEmitters, window: *tpWindow,
+				maxInFlight: cmp.Or(*tpInFlight, *workers),
+			},
+		}
+		if cfg.stores, err = parseList("stores", *tpStores, []string{"memory", "bolt"}); err != nil {
+			fatal(err)
+		}
+		if cfg.sides, err = parseList("side", *side, tpSides); err != nil {
+			fatal(err)
+		}
+		if *tsvPath != "" {
+			f, err := os.OpenFile(*tsvPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+			if err != nil {
+				fatal(err)
+			}
+			defer f.Close()
+			cfg.tsv = f
+		}
+		throughputSection(rcv, cfg)
 	}
 	if want("latency") {
 		res, err := runLatency(rcv, *perSec, *latency, *workers)
@@ -181,66 +223,10 @@ func printIdle(t *tabwriter.Writer, f idleFigures, n int) {
 	fmt.Fprintf(t, "requests sent while idle\t\t%d\t\t\n", f.requestsWhenIdle)
 }
 
-// throughputSection runs the throughput cases and prints their table.
-func throughputSection(rcv *receiver, events, events10, runs, workers int, side string) {
-	// Warm up: connections, the receiver's goroutines, the heap.
-	warm := min(events, 2000)
-	if _, err := rawThroughput(rcv, warm, workers); err != nil {
-		fatal(fmt.Errorf("warm-up: %w", err))
-	}
-	if _, err := dispatcherThroughput(rcv, warm, 1, workers); err != nil {
-		fatal(fmt.Errorf("warm-up: %w", err))
-	}
-	t := table(fmt.Sprintf("Delivery throughput to a local receiver, memory store, %d workers vs %d raw goroutines", workers, workers))
-	fmt.Fprintf(t, "subscriptions\tevents\trequests\tdispatcher\traw net/http\tdispatcher/raw\tCPU/request dispatcher (GC)\tCPU/request raw (GC)\tfailed d/r\t\n")
-	var failures []string
-	for _, c := range []struct{ subs, events int }{{1, events}, {10, events10}} {
-		var ratios []float64
-		for range runs {
-			n := c.events * c.subs
-			var raw, disp rate
-			var err error
-			if side != "dispatcher" {
-				runtime.GC()
-				if raw, err = rawThroughput(rcv, n, workers); err != nil {
-					fatal(fmt.Errorf("raw, %d requests: %w", n, err))
-				}
-			}
-			if side != "raw" {
-				runtime.GC()
-				if disp, err = dispatcherThroughput(rcv, c.events, c.subs, workers); err != nil {
-					fatal(fmt.Errorf("dispatcher, %d subscriptions: %w", c.subs, err))
-				}
-			}
-			ratio := disp.perSec / raw.perSec
-			ratios = append(ratios, ratio)
-			fmt.Fprintf(t, "%d\t%d\t%d\t%.0f/s\t%.0f/s\t%.2f\t%s\t%s\t%d/%d\t\n", c.subs, c.events, n,
-				disp.perSec, raw.perSec, ratio, cpuGC(disp), cpuGC(raw), disp.failed, raw.failed)
-			for _, r := range []rate{disp, raw} {
-				if r.firstErr != "" {
-					failures = append(failures, r.firstErr)
-				}
-			}
-		}
-		if runs > 1 {
-			slices.Sort(ratios)
-			fmt.Fprintf(t, "%d\t\t\t\tmedian\t%.2f\t\t\t\t\n", c.subs, ratios[len(ratios)/2])
-		}
-	}
-	t.Flush()
-	for _, f := range failures {
-		fmt.Println("first failure:", f)
-	}
-	fmt.Println()
-}
-
 func table(title string) *tabwriter.Writer {
 	fmt.Println(title)
 	return tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 }
-
-// cpuGC is the CPU per request with the GC's share in parentheses.
-func cpuGC(r rate) string { return fmt.Sprintf("%s (%s)", us(r.cpu), us(r.gc)) }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond)) }
 

@@ -134,7 +134,7 @@ func run(out io.Writer) error {
 	}
 	fmt.Fprintln(out)
 
-	// "Send Test" before relying on the webhook (seed 000).
+	// "Send Test" before relying on the webhook.
 	report, err := d.Test(ctx, healthy.ID, eventtypes.OrderCreated, eventtypes.ProductUpdated)
 	if err != nil {
 		return err
@@ -165,21 +165,21 @@ func run(out io.Writer) error {
 
 	// Wait until nothing is pending any more: every delivery succeeded, failed or was
 	// cancelled (the 410 deactivates "gone", which discards its other deliveries).
+	// Settled waits on the dispatcher's own events, retries included; nothing polls.
 	fmt.Fprintln(out, "attempts as they happen:")
-	deadline := time.After(30 * time.Second)
-	for {
-		st, err := d.Stats(ctx)
-		if err != nil {
-			return err
-		}
-		if st.Overall.Pending == 0 { // in-flight deliveries count as pending
-			break
-		}
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	settled := make(chan error, 1)
+	go func() { settled <- d.Settled(waitCtx) }()
+	for done := false; !done; {
 		select {
 		case r := <-attempts:
 			printAttempt(out, names, r)
-		case <-deadline:
-			return fmt.Errorf("deliveries still pending after 30s")
+		case err := <-settled:
+			if err != nil {
+				return fmt.Errorf("waiting for the deliveries to settle: %w", err)
+			}
+			done = true
 		}
 	}
 	for len(attempts) > 0 {

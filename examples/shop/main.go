@@ -28,7 +28,7 @@
 // The shops' endpoints, under /shops/{merchant}: POST /customers, POST /products, PATCH
 // /products/{id}/inventory, POST /orders, POST /orders/{id}/fulfil, POST
 // /orders/{id}/cancel, and GET of each resource by ID. The webhook API's, under /api/v1:
-// see package api, or GET /api/v1/openapi.json.
+// see package api, or GET /api/v1/openapi.json. Webhook pages: /portal/ (portal.go).
 //
 // Stop it with Ctrl-C (SIGINT) or SIGTERM: it finishes the requests in progress and the
 // deliveries in flight, then exits.
@@ -168,6 +168,7 @@ func newHandler(p *platform) http.Handler {
 	NewShop(p.d, p.log, p.merchants).routes(mux)
 	mux.Handle("/api/v1/", http.StripPrefix("/api/v1",
 		api.New(p.d, api.WithAuth(p.merchants.auth), api.WithLogger(p.log))))
+	mountPortal(mux, p.d, p.log, p.merchants.names...) // the merchants' webhook pages at /portal/: see portal.go
 	return mux
 }
 

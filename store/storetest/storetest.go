@@ -33,6 +33,7 @@ import (
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Subscriptions", func(t *testing.T) { testSubscriptions(t, newStore) })
 	t.Run("InsertEvent", func(t *testing.T) { testInsertEvent(t, newStore) })
+	t.Run("Patterns", func(t *testing.T) { testPatterns(t, newStore) })
 	t.Run("RecordTest", func(t *testing.T) { testRecordTest(t, newStore) })
 	t.Run("ClaimDue", func(t *testing.T) { testClaimDue(t, newStore) })
 	t.Run("RecordAttempt", func(t *testing.T) { testRecordAttempt(t, newStore) })
@@ -40,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Redeliver", func(t *testing.T) { testRedeliver(t, newStore) })
 	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, newStore) })
 	t.Run("Stats", func(t *testing.T) { testStats(t, newStore) })
+	t.Run("StatsWindows", func(t *testing.T) { testStatsWindows(t, newStore) })
 	t.Run("Prune", func(t *testing.T) { testPrune(t, newStore) })
 	t.Run("Workspaces", func(t *testing.T) { testWorkspaces(t, newStore) })
 	t.Run("FairClaims", func(t *testing.T) { testFairClaims(t, newStore) })

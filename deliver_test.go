@@ -1,0 +1,95 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shophooks/webhook/store"
+)
+
+// TestNewRequestHeaders builds requests the way an attempt does, several times (the
+// later ones sign with the dispatcher's kept HMAC states), and checks every header: set
+// once each, under its canonical name, independent of the others although their values
+// share storage, and a signature that Verify accepts.
+func TestNewRequestHeaders(t *testing.T) {
+	d, err := New(store.NewMemory())
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	secret := NewSecret()
+	sub := Subscription{ID: "sub_1", URL: "https://hooks.example.com/in", Secret: secret,
+		Headers: map[string]string{"x-api-key": "k1", "Authorization": "Bearer t"}}
+	ev := Event{ID: "evt_1", Type: "order.created", OccurredAt: now(), Data: json.RawMessage(`{"id":"1"}`)}
+	for range 3 {
+		req, err := d.newRequest(context.Background(), sub, ev, now())
+		require.NoError(t, err)
+		want := map[string]string{
+			"Content-Type": "application/json", "User-Agent": DefaultUserAgent,
+			"X-Api-Key": "k1", "Authorization": "Bearer t", HeaderWebhookID: "evt_1",
+		}
+		for k, v := range want {
+			assert.Equal(t, []string{v}, req.Header[k], k)
+		}
+		assert.Len(t, req.Header, len(want)+2, "and the timestamp and signature: %v", req.Header)
+		body, err := io.ReadAll(req.Body)
+		require.NoError(t, err)
+		require.NoError(t, Verify(secret, req.Header, body))
+
+		// Adding to one header leaves the others as they were.
+		req.Header.Add("Content-Type", "text/plain")
+		req.Header.Add("X-Api-Key", "k2")
+		assert.Equal(t, []string{DefaultUserAgent}, req.Header["User-Agent"])
+		assert.Equal(t, []string{"Bearer t"}, req.Header["Authorization"])
+		assert.Equal(t, []string{"k1", "k2"}, req.Header["X-Api-Key"])
+	}
+}
+
+// TestNewRequestOtherSigner checks that a Signer of the application's is called, not the
+// built-in signing.
+func TestNewRequestOtherSigner(t *testing.T) {
+	d, err := New(store.NewMemory(), WithSigner(HMACSigner{Header: "X-Shop-Hmac-Sha256"}))
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	sub := Subscription{ID: "sub_1", URL: "https://hooks.example.com/in", Secret: "hush"}
+	ev := Event{ID: "evt_1", Type: "order.created", OccurredAt: time.Unix(1767225600, 0), Data: json.RawMessage(`{}`)}
+	req, err := d.newRequest(context.Background(), sub, ev, now())
+	require.NoError(t, err)
+	assert.NotEmpty(t, req.Header.Get("X-Shop-Hmac-Sha256"))
+	assert.Empty(t, req.Header.Get(HeaderWebhookSignature))
+}
+
+// TestAttemptTimeoutPerSubscription checks that an attempt's deadline is the
+// subscription's Timeout when it has one, else the policy's, whatever the worker's
+// context.
+func TestAttemptTimeoutPerSubscription(t *testing.T) {
+	var got time.Duration
+	probe := transportFunc(func(r *http.Request) (*http.Response, error) {
+		dl, ok := r.Context().Deadline()
+		require.True(t, ok, "no deadline")
+		got = time.Until(dl)
+		return answerOK{}.RoundTrip(r)
+	})
+	d, err := New(store.NewMemory(), WithHTTPClient(&http.Client{Transport: probe}))
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	ev := Event{ID: "evt_1", Type: "order.created", OccurredAt: now(), Data: json.RawMessage(`{}`)}
+	for _, tc := range []struct {
+		timeout, want time.Duration
+	}{{0, d.cfg.policy.Timeout}, {2 * time.Second, 2 * time.Second}} {
+		sub := Subscription{ID: "sub_1", URL: "https://hooks.example.com/in", Timeout: tc.timeout}
+		_, v, _ := d.send(context.Background(), sub, ev, 1)
+		require.Equal(t, verdictSuccess, v)
+		assert.InDelta(t, tc.want.Seconds(), got.Seconds(), 0.5)
+	}
+}
+
+// transportFunc is a RoundTripper made of a function.
+type transportFunc func(*http.Request) (*http.Response, error)
+
+func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

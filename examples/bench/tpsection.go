@@ -1,0 +1,181 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// tpConfig is what the throughput section runs.
+type tpConfig struct {
+	stores []string // "memory", "bolt"
+	sides  []string // "dispatcher", "raw", "plain"
+	events map[string][2]int
+	runs   int
+	tpOptions
+	dir   string // where storebolt files go
+	label string // first column of the TSV rows
+	tsv   io.Writer
+}
+
+// tpSides are the sides of the comparison, in the order of the first run.
+var tpSides = []string{"dispatcher", "raw", "plain"}
+
+// throughputSection runs the throughput cases and prints their table: per store, with 1 and
+// 10 subscriptions, runs times each side, the sides alternating (each run starts with the
+// next side), then the medians.
+func throughputSection(rcv *receiver, cfg tpConfig) {
+	// Warm up: connections, the receiver's goroutines, the heap.
+	if _, err := rawThroughput(rcv, 2000, cfg.workers); err != nil {
+		fatal(fmt.Errorf("warm-up: %w", err))
+	}
+	if _, err := dispatcherThroughput(rcv, tpStore{kind: "memory"}, 2000, 1, cfg.tpOptions); err != nil {
+		fatal(fmt.Errorf("warm-up: %w", err))
+	}
+	window := "no window"
+	if cfg.window > 0 {
+		window = fmt.Sprintf("window %d", cfg.window)
+	}
+	t := table(fmt.Sprintf("Delivery throughput to a local receiver, %d workers (max %d in flight per subscription) vs %d goroutines, %d emitters, %s, payload %d B",
+		cfg.workers, cfg.maxInFlight, cfg.workers, cfg.emitters, window, payloadSize()))
+	fmt.Fprintf(t, "store\tsubs\trequests\tdispatcher\traw\tplain\tdisp/raw\tdisp/plain\tCPU/req disp (GC)\tCPU/req raw (GC)\tCPU/req plain (GC)\tallocs/req disp\tB/req disp\tallocs/req plain\tfailed\t\n")
+	var failures []string
+	for _, kind := range cfg.stores {
+		for i, subs := range []int{1, 10} {
+			events := cfg.events[kind][i]
+			n := events * subs
+			var all []map[string]rate
+			for run := range cfg.runs {
+				got := make(map[string]rate)
+				for k := range tpSides {
+					side := tpSides[(run+k)%len(tpSides)]
+					if !slices.Contains(cfg.sides, side) {
+						continue
+					}
+					runtime.GC()
+					var r rate
+					var err error
+					switch side {
+					case "dispatcher":
+						r, err = dispatcherThroughput(rcv, tpStore{kind: kind, dir: cfg.dir}, events, subs, cfg.tpOptions)
+					case "raw":
+						r, err = rawThroughput(rcv, n, cfg.workers)
+					case "plain":
+						r, err = plainThroughput(rcv, n, cfg.workers)
+					}
+					if err != nil {
+						fatal(fmt.Errorf("%s, %s store, %d subscriptions: %w", side, kind, subs, err))
+					}
+					got[side] = r
+					if r.firstErr != "" {
+						failures = append(failures, side+": "+r.firstErr)
+					}
+					if cfg.tsv != nil {
+						fmt.Fprintf(cfg.tsv, "%s\t%s\t%d\t%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%.0f\t%d\n", cfg.label, kind, subs, run+1, side, n,
+							r.perSec, micros(r.cpu), micros(r.gc), r.allocs, r.bytes, r.failed)
+					}
+				}
+				all = append(all, got)
+				d, raw, plain := got["dispatcher"], got["raw"], got["plain"]
+				fmt.Fprintf(t, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t\n", kind, subs, n,
+					perSec(d), perSec(raw), perSec(plain), ratio(d, raw), ratio(d, plain),
+					cpuGC(d), cpuGC(raw), cpuGC(plain), count(d.allocs, d), count(d.bytes, d), count(plain.allocs, plain),
+					d.failed, raw.failed, plain.failed)
+			}
+			if cfg.runs > 1 {
+				med := func(f func(map[string]rate) float64) float64 {
+					v := make([]float64, 0, len(all))
+					for _, g := range all {
+						v = append(v, f(g))
+					}
+					slices.Sort(v)
+					if n := len(v); n%2 == 0 {
+						return (v[n/2-1] + v[n/2]) / 2
+					}
+					return v[len(v)/2]
+				}
+				q := func(a, b string) float64 {
+					return med(func(g map[string]rate) float64 { return g[a].perSec / g[b].perSec })
+				}
+				us := func(side string, gc bool) string {
+					return fmt.Sprintf("%.1f µs", med(func(g map[string]rate) float64 {
+						if gc {
+							return micros(g[side].gc)
+						}
+						return micros(g[side].cpu)
+					}))
+				}
+				fmt.Fprintf(t, "%s\t%d\tmedian\t%.0f/s\t%.0f/s\t%.0f/s\t%.2f\t%.2f\t%s (%s)\t%s (%s)\t%s (%s)\t%.1f\t%.0f\t%.1f\t\t\n", kind, subs,
+					med(func(g map[string]rate) float64 { return g["dispatcher"].perSec }),
+					med(func(g map[string]rate) float64 { return g["raw"].perSec }),
+					med(func(g map[string]rate) float64 { return g["plain"].perSec }),
+					q("dispatcher", "raw"), q("dispatcher", "plain"),
+					us("dispatcher", false), us("dispatcher", true), us("raw", false), us("raw", true), us("plain", false), us("plain", true),
+					med(func(g map[string]rate) float64 { return g["dispatcher"].allocs }),
+					med(func(g map[string]rate) float64 { return g["dispatcher"].bytes }),
+					med(func(g map[string]rate) float64 { return g["plain"].allocs }))
+			}
+		}
+	}
+	t.Flush()
+	for _, f := range failures {
+		fmt.Println("first failure:", f)
+	}
+	fmt.Println()
+}
+
+// parseList splits a comma-separated flag value and checks every item against allowed.
+func parseList(flagName, v string, allowed []string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !slices.Contains(allowed, s) {
+			return nil, fmt.Errorf("-%s: %q is not one of %s", flagName, s, strings.Join(allowed, ", "))
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-%s: empty", flagName)
+	}
+	return out, nil
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// perSec is a side's rate, or "-" for a side that did not run.
+func perSec(r rate) string {
+	if r.perSec == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f/s", r.perSec)
+}
+
+// ratio is a's rate over b's, or "-".
+func ratio(a, b rate) string {
+	if a.perSec == 0 || b.perSec == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a.perSec/b.perSec)
+}
+
+// count is a per-request figure of r, or "-" if r did not run.
+func count(v float64, r rate) string {
+	if r.perSec == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// cpuGC is the CPU per request with the GC's share in parentheses, or "-".
+func cpuGC(r rate) string {
+	if r.perSec == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%s)", us(r.cpu), us(r.gc))
+}

@@ -1,0 +1,223 @@
+package portal
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shophooks/webhook"
+)
+
+var testKey = bytes.Repeat([]byte("0123456789abcdef"), 2)
+
+// tokenOf is the token of a sign-in link.
+func tokenOf(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	require.NoError(t, err)
+	return u.Query().Get("token")
+}
+
+func TestNewLinkerRefusesBadArguments(t *testing.T) {
+	for name, tc := range map[string]struct {
+		base string
+		key  []byte
+		opts []LinkerOption
+	}{
+		"short key":        {"/portal/", testKey[:MinKeyBytes-1], nil},
+		"relative base":    {"portal/", testKey, nil},
+		"ftp base":         {"ftp://example.com/portal/", testKey, nil},
+		"base with query":  {"https://example.com/portal/?x=1", testKey, nil},
+		"base with user":   {"https://me@example.com/portal/", testKey, nil},
+		"zero session TTL": {"/portal/", testKey, []LinkerOption{WithSessionTTL(0)}},
+	} {
+		_, err := NewLinker(tc.base, tc.key, tc.opts...)
+		assert.ErrorIs(t, err, webhook.ErrInvalid, name)
+	}
+	l, err := NewLinker("https://shop.example.com/admin/webhooks", testKey)
+	require.NoError(t, err)
+	link, err := l.Link("shop_42", time.Minute)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(link, "https://shop.example.com/admin/webhooks/login?token="), link)
+
+	for name, tc := range map[string]struct {
+		ws  string
+		ttl time.Duration
+	}{
+		"zero ttl":           {"shop", 0},
+		"ttl over the limit": {"shop", MaxLinkTTL + time.Second},
+		"workspace w/ space": {"my shop", time.Minute},
+		"long workspace":     {strings.Repeat("w", 201), time.Minute},
+	} {
+		_, err := l.Link(tc.ws, tc.ttl)
+		assert.ErrorIs(t, err, webhook.ErrInvalid, name)
+	}
+}
+
+// TestLinkIsSingleUse: a link checks out until it is used, signs in once, and is refused
+// after; expired, forged and tampered links are refused with their reason.
+func TestLinkIsSingleUse(t *testing.T) {
+	l, err := NewLinker("/portal/", testKey)
+	require.NoError(t, err)
+	link, err := l.Link("shop_42", 10*time.Minute)
+	require.NoError(t, err)
+	token := tokenOf(t, link)
+	now := time.Now()
+
+	ws, err := l.check(token, now)
+	require.NoError(t, err)
+	assert.Equal(t, "shop_42", ws)
+	ws, err = l.redeem(token, now)
+	require.NoError(t, err)
+	assert.Equal(t, "shop_42", ws)
+	_, err = l.redeem(token, now)
+	assert.ErrorIs(t, err, ErrLinkUsed)
+	_, err = l.check(token, now)
+	assert.ErrorIs(t, err, ErrLinkUsed)
+
+	fresh, err := l.Link("shop_42", 10*time.Minute)
+	require.NoError(t, err)
+	_, err = l.redeem(tokenOf(t, fresh), now.Add(11*time.Minute))
+	assert.ErrorIs(t, err, ErrLinkExpired)
+
+	other, err := NewLinker("/portal/", bytes.Repeat([]byte("x"), MinKeyBytes))
+	require.NoError(t, err)
+	forged, err := other.Link("shop_42", time.Minute)
+	require.NoError(t, err)
+	_, err = l.redeem(tokenOf(t, forged), now)
+	assert.ErrorIs(t, err, ErrLinkInvalid, "signed with another key")
+
+	raw := []byte(tokenOf(t, fresh))
+	raw[len(raw)/2] ^= 1
+	_, err = l.redeem(string(raw), now)
+	assert.ErrorIs(t, err, ErrLinkInvalid, "tampered")
+	for _, bad := range []string{"", "!!!", "AAAA"} {
+		_, err = l.redeem(bad, now)
+		assert.ErrorIs(t, err, ErrLinkInvalid, "%q", bad)
+	}
+
+	// A session cookie is not a link, and a link is not a session.
+	req := httptest.NewRequest("GET", "/portal/", nil)
+	c := l.sessionCookie(req, "shop_42", now, false)
+	_, err = l.redeem(c.Value, now)
+	assert.ErrorIs(t, err, ErrLinkInvalid)
+	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenOf(t, fresh)})
+	_, ok := l.sessionOf(req, now)
+	assert.False(t, ok)
+}
+
+// TestUsedLinksAreForgotten: the memory of used links does not grow without bound: a
+// used link is forgotten once it has expired (it is refused for that anyway).
+func TestUsedLinksAreForgotten(t *testing.T) {
+	l, err := NewLinker("/portal/", testKey)
+	require.NoError(t, err)
+	now := time.Now()
+	for range 50 {
+		link, err := l.Link("shop", time.Minute)
+		require.NoError(t, err)
+		_, err = l.redeem(tokenOf(t, link), now)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 50, l.usedLinks())
+	long, err := l.Link("shop", time.Hour)
+	require.NoError(t, err)
+	_, err = l.redeem(tokenOf(t, long), now.Add(2*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 1, l.usedLinks(), "the expired ones were swept")
+	_, err = l.redeem(tokenOf(t, long), now.Add(3*time.Minute))
+	assert.ErrorIs(t, err, ErrLinkUsed, "the live one is remembered")
+}
+
+var setCookieAttrs = regexp.MustCompile(`(?i)^webhook_portal_session=[A-Za-z0-9_-]+; Path=/admin/webhooks/; Max-Age=\d+; HttpOnly; SameSite=Lax$`)
+
+// TestLinkStartsASession drives a link through the handler: the page with the button,
+// the POST that starts the session, the dashboard with it, and sign-out.
+func TestLinkStartsASession(t *testing.T) {
+	e := newEnv(t)
+	mine := e.subscribe("shop_42", "Mine")
+	theirs := e.subscribe("shop_7", "Theirs")
+	link, err := e.linker.Link("shop_42", time.Minute)
+	require.NoError(t, err)
+	token := tokenOf(t, link)
+
+	page := e.get("-", link)
+	require.Equal(t, 200, page.Status)
+	assert.Contains(t, page.Body, "shop_42")
+	assert.Contains(t, page.Body, `action="./login"`)
+	assert.Empty(t, page.Header.Get("Set-Cookie"), "opening the link does not use it up")
+
+	r := e.post("-", "login", url.Values{"token": {token}})
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	assert.Equal(t, mountPrefix, r.Location.Path)
+	setCookie := r.Header.Get("Set-Cookie")
+	assert.Regexp(t, setCookieAttrs, setCookie)
+	assert.NotContains(t, setCookie, "Secure", "plain HTTP")
+	cookie := strings.SplitN(setCookie, ";", 2)[0]
+
+	dash := e.do("-", "GET", "", nil, "Cookie", cookie)
+	require.Equal(t, 200, dash.Status)
+	assert.Contains(t, decoded(dash.Body), mine.URL)
+	assert.NotContains(t, decoded(dash.Body), theirs.URL)
+	assert.Contains(t, dash.Body, "Sign out")
+	assert.Equal(t, http.StatusNotFound, e.do("-", "GET", "webhooks/"+theirs.ID, nil, "Cookie", cookie).Status)
+	assert.Equal(t, http.StatusNotFound, e.do("-", "POST", "webhooks/"+theirs.ID+"/delete", url.Values{}, "Cookie", cookie).Status)
+
+	again := e.post("-", "login", url.Values{"token": {token}})
+	assert.Equal(t, http.StatusUnauthorized, again.Status)
+	assert.Contains(t, again.Body, "used already")
+	assert.Equal(t, http.StatusUnauthorized, e.get("-", link).Status)
+
+	out := e.do("-", "POST", "logout", url.Values{}, "Cookie", cookie)
+	require.Equal(t, 200, out.Status)
+	assert.Contains(t, out.Header.Get("Set-Cookie"), "Max-Age=0")
+
+	// The session ends when its time is up, whatever the cookie says.
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Cookie", cookie)
+	_, ok := e.linker.sessionOf(req, time.Now().Add(DefaultSessionTTL+time.Second))
+	assert.False(t, ok)
+	_, ok = e.linker.sessionOf(req, time.Now())
+	assert.True(t, ok)
+}
+
+// TestSessionCookieSecureOnHTTPS: the cookie is Secure when the portal is served over
+// HTTPS, directly or behind a proxy that says so, or when the Linker's URL is https.
+func TestSessionCookieSecureOnHTTPS(t *testing.T) {
+	plain, err := NewLinker("/portal/", testKey)
+	require.NoError(t, err)
+	https, err := NewLinker("https://shop.example.com/portal/", testKey)
+	require.NoError(t, err)
+	now := time.Now()
+	req := httptest.NewRequest("POST", "http://shop.example.com/portal/login", nil)
+	assert.False(t, plain.sessionCookie(req, "w", now, false).Secure)
+	assert.True(t, https.sessionCookie(req, "w", now, false).Secure)
+	tlsReq := httptest.NewRequest("POST", "https://shop.example.com/portal/login", nil)
+	assert.True(t, plain.sessionCookie(tlsReq, "w", now, false).Secure)
+	proxied := httptest.NewRequest("POST", "http://shop.example.com/portal/login", nil)
+	proxied.Header.Set("X-Forwarded-Proto", "https")
+	assert.True(t, plain.sessionCookie(proxied, "w", now, false).Secure)
+	c := https.sessionCookie(req, "w", now, false)
+	assert.True(t, c.HttpOnly)
+	assert.Equal(t, http.SameSiteLaxMode, c.SameSite)
+	assert.Equal(t, "/portal/", c.Path)
+	assert.Equal(t, int(DefaultSessionTTL/time.Second), c.MaxAge)
+}
+
+func TestLinkRefusalsSayWhy(t *testing.T) {
+	e := newEnv(t)
+	assert.Contains(t, e.get("-", "login?token=garbage").Body, "not valid")
+	assert.Equal(t, http.StatusUnauthorized, e.post("-", "login", url.Values{"token": {"garbage"}}).Status)
+	expired, err := e.linker.Link("shop", time.Nanosecond)
+	require.NoError(t, err)
+	r := e.get("-", expired)
+	assert.Equal(t, http.StatusUnauthorized, r.Status)
+	assert.Contains(t, r.Body, "expired")
+}
