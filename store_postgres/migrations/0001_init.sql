@@ -128,11 +128,9 @@ $$;
 -- The queue head of each subscription: no later than the earliest due time of its pending
 -- deliveries (NULL: none). Claims walk the heads in due order, so a subscription skipped
 -- for its quota costs one row, never a walk over its backlog.
--- version is the transaction of the last claim that took deliveries of the subscription.
 CREATE TABLE {{schema}}.heads (
     sub_id   text PRIMARY KEY,
-    next_due timestamptz,
-    version  xid8
+    next_due timestamptz
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
 CREATE INDEX heads_due ON {{schema}}.heads (next_due, sub_id) WHERE next_due IS NOT NULL;
 
