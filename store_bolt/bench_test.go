@@ -24,23 +24,12 @@ var benchData = json.RawMessage(`{"id":12345,"total":"99.90","currency":"EUR","l
 // subscription, for 1, 16 and 64 concurrent emitters: the store (group commit, all
 // indexes) against a naive baseline that runs one bbolt Update per event (event and
 // delivery put, no index), and the same baseline with bbolt's own DB.Batch (1 ms delay).
+// store-no-freelist-sync is the store without writing bbolt's free list at commits.
 func BenchmarkInsertEvent(b *testing.B) {
 	for _, emitters := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("store/emitters=%d", emitters), func(b *testing.B) {
-			s, err := storebolt.Open(filepath.Join(b.TempDir(), "bench.db"))
-			require.NoError(b, err)
-			defer s.Close()
-			ctx := context.Background()
-			sub := store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"order.*"}, Status: store.StatusActive}
-			require.NoError(b, s.CreateSubscription(ctx, sub))
-			runEmitters(b, emitters, func(i int64) error {
-				now := time.Now()
-				ins, err := s.InsertEvent(ctx, store.Event{ID: fmt.Sprintf("evt_%d", i), Type: "order.created", OccurredAt: now, Data: benchData}, now)
-				if err == nil && len(ins.Deliveries) != 1 {
-					err = fmt.Errorf("%d deliveries", len(ins.Deliveries))
-				}
-				return err
-			})
+		b.Run(fmt.Sprintf("store/emitters=%d", emitters), func(b *testing.B) { benchInsert(b, emitters) })
+		b.Run(fmt.Sprintf("store-no-freelist-sync/emitters=%d", emitters), func(b *testing.B) {
+			benchInsert(b, emitters, storebolt.WithNoFreelistSync(true))
 		})
 		b.Run(fmt.Sprintf("naive/emitters=%d", emitters), func(b *testing.B) {
 			db := naiveDB(b)
@@ -52,6 +41,24 @@ func BenchmarkInsertEvent(b *testing.B) {
 			runEmitters(b, emitters, func(i int64) error { return db.Batch(naivePut(i)) })
 		})
 	}
+}
+
+// benchInsert is BenchmarkInsertEvent on the store opened with opts.
+func benchInsert(b *testing.B, emitters int, opts ...storebolt.Option) {
+	s, err := storebolt.Open(filepath.Join(b.TempDir(), "bench.db"), opts...)
+	require.NoError(b, err)
+	defer s.Close()
+	ctx := context.Background()
+	sub := store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"order.*"}, Status: store.StatusActive}
+	require.NoError(b, s.CreateSubscription(ctx, sub))
+	runEmitters(b, emitters, func(i int64) error {
+		now := time.Now()
+		ins, err := s.InsertEvent(ctx, store.Event{ID: fmt.Sprintf("evt_%d", i), Type: "order.created", OccurredAt: now, Data: benchData}, now)
+		if err == nil && len(ins.Deliveries) != 1 {
+			err = fmt.Errorf("%d deliveries", len(ins.Deliveries))
+		}
+		return err
+	})
 }
 
 // naiveDB is a bbolt file with an events and a deliveries bucket, default options.

@@ -272,7 +272,11 @@ func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
 	return wrap(guard(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			s.commit.counted(tx)
-			return fn(newTxn(tx))
+			t := newTxn(tx)
+			if err := fn(t); err != nil {
+				return err
+			}
+			return t.flush()
 		})
 	}))
 }
@@ -285,7 +289,7 @@ func (s *Store) batch(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(guard(func() error { return s.commit.do(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
+	return wrap(guard(func() error { return s.commit.do(fn) }))
 }
 
 func wrap(err error) error {

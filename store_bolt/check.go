@@ -15,8 +15,8 @@ import (
 // within the file and is referenced once, has the type and the ID its parent expects,
 // holds elements that lie within it, and keys in order within the bounds its parent
 // sets; and that the free list (if the file has one) names only pages that are neither in
-// use nor out of range. It reads the file through its own descriptor, with every access
-// bounds-checked, in the caller's goroutine: a damaged file yields an error matching
+// use nor out of range. It reads the file through its own descriptor (mapped where the
+// system allows), every access bounds-checked, in the caller's goroutine: a damaged file yields an error matching
 // ErrCorrupt, never a crash. bbolt's own Tx.Check does not do for this: it reads pages
 // through the memory map in a goroutine of its own, where a wild page ID is a fatal fault.
 //
@@ -35,7 +35,12 @@ func checkFile(db *bolt.DB) error {
 		return err
 	}
 	c := &checker{f: f, pageSize: db.Info().PageSize, size: info.Size()}
-	return c.run()
+	var unmap func()
+	c.mapped, unmap = mapFile(f, info.Size())
+	defer unmap()
+	// A page read through the map past the file's end (the file truncated meanwhile) is
+	// a fault that guard turns into an error.
+	return guard(c.run)
 }
 
 // Page layout constants of bbolt's file format.
@@ -62,6 +67,8 @@ type checker struct {
 	size     int64
 	hwm      uint64 // pages below this ID are the file's
 	seen     bitmap // pages in use
+	bufs     [][]byte
+	mapped   []byte // the file, when mapped
 }
 
 // bitmap is a set of page IDs below the high-water mark.
@@ -131,14 +138,25 @@ func (c *checker) meta() (meta, error) {
 	return best, nil
 }
 
-// page reads the page with this ID, overflow included, and checks its header.
-func (c *checker) page(id uint64) ([]byte, error) {
+// page returns the page with this ID, overflow included, and checks its header. Without
+// the map, the page is read into the buffer of its depth in the tree, which it keeps until
+// the next page of that depth is read: a page's keys bound its children's, read deeper.
+func (c *checker) page(id uint64, depth int) ([]byte, error) {
 	if id < 2 || id >= c.hwm {
 		return nil, corrupt("page %d is out of range (the file has %d)", id, c.hwm)
 	}
-	buf := make([]byte, c.pageSize)
-	if _, err := c.f.ReadAt(buf, int64(id)*int64(c.pageSize)); err != nil {
-		return nil, corrupt("page %d: %v", id, err)
+	off := int64(id) * int64(c.pageSize)
+	var buf []byte
+	if c.mapped != nil {
+		buf = c.mapped[off : off+int64(c.pageSize)] // within the file: id < hwm
+	} else {
+		for len(c.bufs) <= depth {
+			c.bufs = append(c.bufs, make([]byte, c.pageSize))
+		}
+		buf = c.bufs[depth][:c.pageSize]
+		if _, err := c.f.ReadAt(buf, off); err != nil {
+			return nil, corrupt("page %d: %v", id, err)
+		}
 	}
 	if got := ne.Uint64(buf); got != id {
 		return nil, corrupt("page %d says it is page %d", id, got)
@@ -153,12 +171,18 @@ func (c *checker) page(id uint64) ([]byte, error) {
 		}
 		c.seen.add(i)
 	}
-	if overflow > 0 {
-		buf = append(buf, make([]byte, overflow*uint64(c.pageSize))...)
-		if _, err := c.f.ReadAt(buf[c.pageSize:], (int64(id)+1)*int64(c.pageSize)); err != nil {
-			return nil, corrupt("page %d: %v", id, err)
-		}
+	if overflow == 0 {
+		return buf, nil
 	}
+	end := off + int64(overflow+1)*int64(c.pageSize)
+	if c.mapped != nil {
+		return c.mapped[off:end], nil
+	}
+	buf = append(buf, make([]byte, end-off-int64(c.pageSize))...)
+	if _, err := c.f.ReadAt(buf[c.pageSize:], off+int64(c.pageSize)); err != nil {
+		return nil, corrupt("page %d: %v", id, err)
+	}
+	c.bufs[depth] = buf
 	return buf, nil
 }
 
@@ -168,7 +192,7 @@ func (c *checker) tree(id uint64, lo, hi []byte, depth int) error {
 	if depth > 64 {
 		return corrupt("page %d: the tree is too deep", id)
 	}
-	p, err := c.page(id)
+	p, err := c.page(id, depth)
 	if err != nil {
 		return err
 	}
@@ -279,7 +303,7 @@ func (c *checker) bucket(id uint64, i int, value []byte, depth int) error {
 
 // freelist checks the free list page: every free page is in range, once, and not in use.
 func (c *checker) freelist(id uint64) error {
-	p, err := c.page(id)
+	p, err := c.page(id, 0)
 	if err != nil {
 		return err
 	}

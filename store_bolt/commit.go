@@ -37,7 +37,7 @@ type committer struct {
 func (c *committer) counted(tx *bolt.Tx) { tx.OnCommit(func() { c.commits.Add(1) }) }
 
 type call struct {
-	fn   func(*bolt.Tx) error
+	fn   func(*txn) error
 	done chan error
 }
 
@@ -46,7 +46,7 @@ var errSolo = errors.New("storebolt: run alone")
 
 // do runs fn in a shared transaction and returns once that transaction is committed (or
 // fn's error, with nothing of fn's committed).
-func (c *committer) do(fn func(*bolt.Tx) error) error {
+func (c *committer) do(fn func(*txn) error) error {
 	done := make(chan error, 1)
 	c.mu.Lock()
 	c.queue = append(c.queue, call{fn: fn, done: done})
@@ -59,7 +59,11 @@ func (c *committer) do(fn func(*bolt.Tx) error) error {
 	if err == errSolo {
 		err = c.db.Update(func(tx *bolt.Tx) error {
 			c.counted(tx)
-			return fn(tx)
+			t := newTxn(tx)
+			if err := fn(t); err != nil {
+				return err
+			}
+			return t.flush()
 		})
 	}
 	return err
@@ -95,13 +99,14 @@ func (c *committer) commit(calls []call) {
 		failed := -1
 		err := c.db.Update(func(tx *bolt.Tx) error {
 			c.counted(tx)
+			t := newTxn(tx) // one for all: the figures they change are written once
 			for i, cl := range calls {
-				if err := safely(cl.fn, tx); err != nil {
+				if err := safely(cl.fn, t); err != nil {
 					failed = i
 					return err
 				}
 			}
-			return nil
+			return t.flush()
 		})
 		if failed >= 0 {
 			calls[failed].done <- errSolo
@@ -117,12 +122,12 @@ func (c *committer) commit(calls []call) {
 
 // safely calls fn, turning a panic into an error (the caller then runs fn alone, and the
 // panic happens in its own goroutine).
-func safely(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+func safely(fn func(*txn) error, t *txn) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
 		}
 	}()
-	return fn(tx)
+	return fn(t)
 }

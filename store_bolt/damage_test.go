@@ -208,3 +208,20 @@ func TestCloseNil(t *testing.T) {
 	defer s.Close() // the README's order: safe even so
 	assert.Nil(t, s)
 }
+
+// BenchmarkCheckFile1M measures Open's page check alone on the file of BenchmarkReopen1M
+// (1,000,000 pending deliveries), which must exist.
+func BenchmarkCheckFile1M(b *testing.B) {
+	path := filepath.Join(os.TempDir(), "storebolt-bench-v2-pending-1m.db")
+	if _, err := os.Stat(path); err != nil {
+		b.Skip("run BenchmarkReopen1M first: it builds the file")
+	}
+	s, err := Open(path, WithCheck(false))
+	require.NoError(b, err)
+	defer s.Close()
+	for b.Loop() {
+		if err := checkFile(s.db); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -64,10 +64,10 @@ const (
 var logT0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // logFile is a store with 1,000,000 deliveries: 100 workspaces of 2 subscriptions, one
-// event a second; 90% of the deliveries succeeded, 5% failed, the rest pending but for
-// one deleted subscription's, cancelled (about 250).
+// event a second; in each workspace 90% of the deliveries succeeded, 5% failed, the rest
+// pending but for one deleted subscription's, cancelled (about 250).
 func logFile(b *testing.B) string {
-	return cachedFile(b, "log-1m", func(path string) {
+	return cachedFile(b, "log-1m-mixed", func(path string) {
 		s, err := storebolt.Open(path, storebolt.WithNoSync(true))
 		require.NoError(b, err)
 		defer s.Close()
@@ -87,7 +87,7 @@ func logFile(b *testing.B) string {
 				return err
 			}
 			for j, id := range ins.Deliveries {
-				k := (2*i + j) % 100
+				k := (2*(i/logWorkspaces) + j) % 100 // every workspace has each state
 				var rec store.AttemptRecord
 				switch {
 				case k < 90:

@@ -219,6 +219,62 @@ type txn struct {
 	events, bare, dlvs, queue, dueSubs, leases, open           *bolt.Bucket
 	done, doneSub, log, logWs, logSub, logEvent                *bolt.Bucket
 	logState, logWsState, logSubState, counts, finCounts, figs *bolt.Bucket
+
+	// figCache holds the figures read in this transaction, decoded once however many
+	// attempts of it change them, and written once by flush.
+	figCache map[figKey]*cachedFigures
+	// subCache holds the subscriptions read or written in this transaction, decoded once.
+	subCache map[string]*subRecord
+}
+
+type figKey struct {
+	b   *bolt.Bucket
+	key string
+}
+
+type cachedFigures struct {
+	f     store.Figures
+	dirty bool
+}
+
+// figures returns the figures kept under key in b, for this transaction to read and,
+// with changed, to change.
+func (t *txn) figures(b *bolt.Bucket, key []byte, changed bool) (*store.Figures, error) {
+	k := figKey{b, string(key)}
+	c := t.figCache[k]
+	if c == nil {
+		f, err := figuresOf(b, key)
+		if err != nil {
+			return nil, err
+		}
+		if t.figCache == nil {
+			t.figCache = make(map[figKey]*cachedFigures)
+		}
+		c = &cachedFigures{f: f}
+		t.figCache[k] = c
+	}
+	c.dirty = c.dirty || changed
+	return &c.f, nil
+}
+
+// forgetFigures removes the figures under key in b, and any change made to them.
+func (t *txn) forgetFigures(b *bolt.Bucket, key []byte) error {
+	delete(t.figCache, figKey{b, string(key)})
+	return b.Delete(key)
+}
+
+// flush writes the figures this transaction changed. Every write transaction calls it
+// before it commits.
+func (t *txn) flush() error {
+	for k, c := range t.figCache {
+		if c.dirty {
+			if err := putFigures(k.b, []byte(k.key), c.f); err != nil {
+				return err
+			}
+			c.dirty = false
+		}
+	}
+	return nil
 }
 
 // appendFill is the fill percent of the buckets whose keys only grow (sequences, creation
@@ -248,16 +304,29 @@ func newTxn(tx *bolt.Tx) *txn {
 	return t
 }
 
+// sub returns the subscription with that ID, nil if there is none. Within a transaction
+// it is decoded once: a change to it must be stored with putSub.
 func (t *txn) sub(id string) (*subRecord, error) {
+	if r, ok := t.subCache[id]; ok {
+		return r, nil
+	}
 	raw := t.subs.Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
-	var r subRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("storebolt: subscription %q: corrupt record: %w", id, err)
+	r := new(subRecord)
+	if err := json.Unmarshal(raw, r); err != nil {
+		return nil, fmt.Errorf("storebolt: subscription %q: %w", id, corrupt("%v", err))
 	}
-	return &r, nil
+	t.cacheSub(r)
+	return r, nil
+}
+
+func (t *txn) cacheSub(r *subRecord) {
+	if t.subCache == nil {
+		t.subCache = make(map[string]*subRecord)
+	}
+	t.subCache[r.ID] = r
 }
 
 func (t *txn) putSub(r *subRecord) error {
@@ -265,7 +334,14 @@ func (t *txn) putSub(r *subRecord) error {
 	if err != nil {
 		return fmt.Errorf("storebolt: subscription %q: %w", r.ID, err)
 	}
+	t.cacheSub(r)
 	return t.subs.Put([]byte(r.ID), raw)
+}
+
+// deleteSubRecord removes a subscription's record.
+func (t *txn) deleteSubRecord(id string) error {
+	delete(t.subCache, id)
+	return t.subs.Delete([]byte(id))
 }
 
 // patternValue is what the patterns index keeps of a subscription: what InsertEvent

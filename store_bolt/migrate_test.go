@@ -74,6 +74,14 @@ func TestFormat1File(t *testing.T) {
 		{"evt_test", "sub_c", store.DeliverySucceeded, 1},
 	}, rows)
 	assert.Equal(t, "dlv_test", all[0].ID, "newest first: the test delivery was made last")
+	for _, d := range all {
+		if d.EventID == "evt_2" {
+			require.Len(t, d.Attempts, 1)
+			assert.Equal(t, 50*time.Millisecond, d.Attempts[0].Duration, "format 1 kept durations in nanoseconds")
+			assert.Equal(t, 500, d.Attempts[0].StatusCode)
+			assert.True(t, d.NextAttemptAt.Equal(at(time.Minute)))
+		}
+	}
 
 	// Every index was rebuilt: queries by each field, by workspace, paged.
 	count := func(q store.DeliveryQuery) int {
@@ -96,6 +104,7 @@ func TestFormat1File(t *testing.T) {
 	assert.Equal(t, int64(1), st.Overall.Succeeded)
 	assert.Equal(t, int64(1), st.Overall.DeliveriesSucceeded)
 	assert.Equal(t, int64(1), st.Overall.DeliveriesFailed)
+	assert.Equal(t, 50*time.Millisecond, st.Overall.MeanResponse)
 	assert.Equal(t, int64(2), st.Overall.Pending)
 	assert.Equal(t, int64(2), st.Overall.Held)
 	assert.Equal(t, int64(2), st.Subscriptions["sub_a"].Pending)

@@ -127,7 +127,7 @@ func (cl *claimer) visit(subID string, first time.Time, claim bool) (done bool, 
 		}
 		ids = append(ids, string(k[len(prefix)+16:]))
 	}
-	f, err := figuresOf(t.figs, []byte(subID))
+	f, err := t.figures(t.figs, []byte(subID), false)
 	if err != nil {
 		return false, err
 	}
@@ -232,11 +232,13 @@ func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (sto
 			return err
 		}
 		// The action (deactivate, delete) may have moved the delivery again: answer
-		// with it as stored.
-		if r, err = t.delivery(rec.DeliveryID); err != nil || r == nil {
-			return err
+		// with it as stored. Without one, r is as stored.
+		if rec.Action != store.ActionNone {
+			if r, err = t.delivery(rec.DeliveryID); err != nil || r == nil {
+				return err
+			}
 		}
-		out = r.Delivery
+		out = r.Delivery.Clone()
 		return nil
 	})
 	switch {
@@ -281,14 +283,14 @@ func (t *txn) recordAttempt(r *dlvRecord, rec store.AttemptRecord) error {
 	}
 	if !rec.Attempt.Test {
 		if sub != nil {
-			if err := observe(t.figs, []byte(sub.ID), rec.Attempt, ended); err != nil {
+			if err := t.observe(t.figs, []byte(sub.ID), rec.Attempt, ended); err != nil {
 				return err
 			}
 		}
-		if err := observe(t.meta, keyFigures, rec.Attempt, ended); err != nil {
+		if err := t.observe(t.meta, keyFigures, rec.Attempt, ended); err != nil {
 			return err
 		}
-		if err := observe(t.wsFigures, pfx(r.Workspace), rec.Attempt, ended); err != nil {
+		if err := t.observe(t.wsFigures, pfx(r.Workspace), rec.Attempt, ended); err != nil {
 			return err
 		}
 	}
@@ -322,13 +324,13 @@ func (t *txn) recordAttempt(r *dlvRecord, rec store.AttemptRecord) error {
 
 // observe adds an attempt, and the state it left its delivery in, to the figures kept
 // under key in b.
-func observe(b *bolt.Bucket, key []byte, a store.Attempt, state store.DeliveryState) error {
-	f, err := figuresOf(b, key)
+func (t *txn) observe(b *bolt.Bucket, key []byte, a store.Attempt, state store.DeliveryState) error {
+	f, err := t.figures(b, key, true)
 	if err != nil {
 		return err
 	}
 	f.Observe(a, state)
-	return putFigures(b, key, f)
+	return nil
 }
 
 // Redeliver implements store.Store.

@@ -173,9 +173,9 @@ func (t *txn) deleteSub(r *subRecord, now time.Time) error {
 		t.deletePatterns(r),
 		t.subsSeq.Delete(u64(r.Seq)),
 		t.wsSubs.Delete(cat(pfx(r.Workspace), u64(r.Seq))),
-		t.subs.Delete(key),
+		t.deleteSubRecord(r.ID),
 		t.counts.Delete(key),
-		t.figs.Delete(key),
+		t.forgetFigures(t.figs, key),
 	} {
 		if err != nil {
 			return err
