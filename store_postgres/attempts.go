@@ -74,12 +74,7 @@ hint AS (
     SELECT nxt.sub_id, $3::timestamptz FROM nxt WHERE nxt.new_state = 'pending'
 )
 SELECT nxt.state, nxt.sub_exists,
-       CASE WHEN nxt.attempts > 0 THEN (
-           SELECT json_agg(json_build_object('number', a.number, 'sent_at', a.sent_at, 'duration', a.duration,
-               'status_code', a.status_code, 'response_body', encode(a.response_body, 'base64'),
-               'error', encode(a.error, 'base64'), 'error_kind', a.error_kind, 'outcome', a.outcome,
-               'next_attempt_at', a.next_attempt_at, 'test', a.test) ORDER BY a.n)
-           FROM {{schema}}.attempts a WHERE a.delivery_seq = nxt.seq) END,
+       CASE WHEN nxt.attempts > 0 THEN (` + attemptsJSON + `) END,
        ` + dlvCols + `
 FROM nxt JOIN upd s ON s.seq = nxt.seq JOIN {{schema}}.deliveries d ON d.seq = nxt.seq
 CROSS JOIN (SELECT NULL::timestamptz AS leased_until) q`)
@@ -202,7 +197,9 @@ func (r *slotRows) add(k figKey, width string, slots []store.Slot) {
 }
 
 // RecordAttempt implements store.Store. Concurrent calls share one transaction (group
-// commit), which is committed (synchronously) before they return.
+// commit), committed before they return, without waiting for the disk (see the package
+// doc: a record undone by a crash of the database server means the delivery is sent
+// again).
 func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (store.Delivery, error) {
 	return s.records.do(ctx, rec)
 }
@@ -438,7 +435,16 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 	return out, nil
 }
 
-// decodeAttempts reads the attempts qRecord answers as JSON (none: NULL).
+// attemptsJSON is a subquery answering the attempts of delivery s.seq as a JSON array,
+// for decodeAttempts: a claim or a record reads them in its own statement.
+const attemptsJSON = `
+    SELECT json_agg(json_build_object('number', a.number, 'sent_at', a.sent_at, 'duration', a.duration,
+        'status_code', a.status_code, 'response_body', encode(a.response_body, 'base64'),
+        'error', encode(a.error, 'base64'), 'error_kind', a.error_kind, 'outcome', a.outcome,
+        'next_attempt_at', a.next_attempt_at, 'test', a.test) ORDER BY a.n)
+    FROM {{schema}}.attempts a WHERE a.delivery_seq = s.seq`
+
+// decodeAttempts reads the attempts of attemptsJSON (none: NULL).
 func decodeAttempts(raw []byte) ([]store.Attempt, error) {
 	if raw == nil {
 		return []store.Attempt{}, nil

@@ -7,6 +7,10 @@ import (
 	"sync"
 )
 
+// spawnQueue is how many calls must wait before a batcher that is running a transaction
+// starts another.
+var spawnQueue = 4
+
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("storepg: store is closed")
 
@@ -57,7 +61,9 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 		return zero, ErrClosed
 	}
 	b.queue = append(b.queue, c)
-	if b.running < b.runners {
+	// A lone call starts a runner at once; another runner starts only when enough calls
+	// wait to make a batch worth its own commit: fewer, larger transactions.
+	if b.running == 0 || (b.running < b.runners && len(b.queue) >= spawnQueue) {
 		b.running++
 		b.wg.Add(1)
 		go b.loop()

@@ -72,13 +72,16 @@ func cpuTimes() (goCPU, pgCPU time.Duration) {
 		if err != nil || !bytes.Contains(b, []byte("(postgres)")) {
 			continue
 		}
+		// utime, stime, and the times of children waited for: the postmaster's count
+		// the backends that ended, so that the sum goes on growing when they do.
 		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-		if len(f) < 13 {
+		if len(f) < 15 {
 			continue
 		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		pgCPU += time.Duration(ut+st) * time.Second / 100 // USER_HZ
+		for _, i := range []int{11, 12, 13, 14} {
+			t, _ := strconv.ParseInt(f[i], 10, 64)
+			pgCPU += time.Duration(t) * time.Second / 100 // USER_HZ
+		}
 	}
 	return goCPU, pgCPU
 }

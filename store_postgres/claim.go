@@ -24,24 +24,17 @@ import (
 
 var (
 	qSyncOff = query(`SET LOCAL synchronous_commit TO OFF`)
-	// qEnsureHeads gives every subscription with hints a head, and drops the hints of
-	// subscriptions that are gone (a hint is written after its subscription existed, so
-	// a missing one was deleted).
-	qEnsureHeads = query(`
-WITH gone AS (
-    DELETE FROM {{schema}}.hints h
-    WHERE NOT EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = h.sub_id)
-)
-INSERT INTO {{schema}}.heads (sub_id)
-SELECT DISTINCT h.sub_id FROM {{schema}}.hints h
-WHERE NOT EXISTS (SELECT 1 FROM {{schema}}.heads x WHERE x.sub_id = h.sub_id)
-  AND EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = h.sub_id)
-ON CONFLICT (sub_id) DO NOTHING`)
 	// qFold folds the hints into the heads that no other claim holds: the hints of a
 	// held head wait for the next claim (the holder's claim sees their deliveries, or
-	// they were not committed when it looked). So claims never wait for each other.
+	// they were not committed when it looked). So claims never wait for each other. A
+	// subscription has a head from its creation to its deletion: the hints of one
+	// without are of a deleted subscription, and dropped.
 	qFold = query(`
-WITH l AS (
+WITH gone AS (
+    DELETE FROM {{schema}}.hints h
+    WHERE NOT EXISTS (SELECT 1 FROM {{schema}}.heads x WHERE x.sub_id = h.sub_id)
+),
+l AS (
     SELECT x.sub_id FROM {{schema}}.heads x
     WHERE x.sub_id IN (SELECT sub_id FROM {{schema}}.hints)
     ORDER BY x.sub_id
@@ -57,7 +50,9 @@ UPDATE {{schema}}.heads x SET next_due = LEAST(x.next_due, m.due) FROM m WHERE x
 
 	// qLockHeads locks the due heads after a (due, subscription) cursor, in due order,
 	// skipping those another claim holds, with what a quota needs: the subscription, its
-	// deliveries in flight, and its failure run. (OFFSET 0 keeps each lookup a lookup by
+	// deliveries in flight, and its failure run. A head that a claim committed after this
+	// statement's snapshot is skipped too: the snapshot would not count that claim's
+	// leases as in flight (the next claim will). (OFFSET 0 keeps each lookup a lookup by
 	// key of the head's subscription, whatever the planner guesses of the tables' sizes.)
 	qLockHeads = query(`
 SELECT h.sub_id, h.next_due, ` + subCols + `, coalesce(f.run_count, 0), f.run_since,
@@ -71,6 +66,7 @@ LEFT JOIN LATERAL (
     WHERE f.scope = 's' AND f.key = h.sub_id AND f.shard = 0 OFFSET 0
 ) f ON true
 WHERE h.next_due <= $1 AND (h.next_due, h.sub_id) > ($2, $3)
+  AND (h.version IS NULL OR pg_visible_in_snapshot(h.version, pg_current_snapshot()))
 ORDER BY h.next_due, h.sub_id
 LIMIT $4
 FOR UPDATE OF h SKIP LOCKED`)
@@ -99,7 +95,8 @@ u AS (
     FROM pick c WHERE q.seq = c.seq
     RETURNING q.seq, q.leased_until, c.ord, c.due_at AS was_due
 )
-SELECT q.ord, ` + dlvCols + `, e.workspace, e.type, e.occurred_at, e.data
+SELECT q.ord, CASE WHEN s.attempts > 0 THEN (` + attemptsJSON + `) END, ` + dlvCols + `,
+       e.workspace, e.type, e.occurred_at, e.data
 FROM u AS q
 JOIN {{schema}}.delivery_state s ON s.seq = q.seq
 JOIN {{schema}}.deliveries d ON d.seq = q.seq
@@ -111,18 +108,11 @@ ORDER BY q.ord, q.was_due, q.seq`)
 	// lease: the leases a claim just took do not count for its next time.
 	qResetHeads = query(`
 UPDATE {{schema}}.heads h SET next_due = (
-    SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id)
+    SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id), version = pg_current_xact_id()
 WHERE h.sub_id = ANY($1::text[])
 RETURNING h.sub_id, (
     SELECT min(x.due_at) FROM {{schema}}.queue x
     WHERE x.sub_id = h.sub_id AND x.xmin <> pg_current_xact_id()::xid)`)
-
-	// qClaimedAttempts reads the attempts of the deliveries just leased (until $2): the
-	// retry schedule counts them.
-	qClaimedAttempts = query(`SELECT ` + attemptCols + ` FROM {{schema}}.attempts a
-WHERE a.delivery_seq IN (
-    SELECT x.seq FROM {{schema}}.queue x WHERE x.sub_id = ANY($1::text[]) AND x.leased_until = $2)
-ORDER BY a.delivery_seq, a.n`)
 
 	// qDropHeads removes the heads of subscriptions that are gone ($1) and empties those
 	// of inactive ones ($2): activation writes a hint.
@@ -260,18 +250,15 @@ func (c *claimer) run(ctx context.Context) error {
 
 	k := c.lockBatchSize()
 	b := &pgx.Batch{}
-	b.Queue(s.sql(qEnsureHeads))
 	b.Queue(s.sql(qFold))
 	b.Queue(s.sql(qLockHeads), now, time.Time{}, "", k)
 	br, err := p.send(ctx, b, false)
 	if err != nil {
 		return err
 	}
-	for range 2 {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return err
-		}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return err
 	}
 	hs, err := scanHeads(br.Query())
 	if err != nil {
@@ -352,7 +339,9 @@ func (c *claimer) run(ctx context.Context) error {
 // and inactive subscriptions, and read the first page of the heads not due yet.
 func (c *claimer) queueFinal(b *pgx.Batch) {
 	s := c.s
-	b.Queue(s.sql(qDropHeads), c.gone, c.idle)
+	if len(c.gone) > 0 || len(c.idle) > 0 {
+		b.Queue(s.sql(qDropHeads), c.gone, c.idle)
+	}
 	b.Queue(s.sql(qLaterHeads), c.req.Now, time.Time{}, "", c.seenList())
 }
 
@@ -366,8 +355,10 @@ func (c *claimer) seenList() []string {
 
 // readFinal reads the results of queueFinal.
 func (c *claimer) readFinal(br pgx.BatchResults) error {
-	if _, err := br.Exec(); err != nil {
-		return err
+	if len(c.gone) > 0 || len(c.idle) > 0 {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
 	}
 	var err error
 	c.later, err = scanLaterHeads(br.Query())
@@ -389,7 +380,6 @@ func (c *claimer) lease(ctx context.Context, wants []want, last bool) error {
 	b := &pgx.Batch{}
 	b.Queue(s.sql(qClaim), subs, takes, req.Now, req.LeaseUntil, c.remaining)
 	b.Queue(s.sql(qResetHeads), subs)
-	b.Queue(s.sql(qClaimedAttempts), subs, req.LeaseUntil)
 	if last {
 		c.queueFinal(b)
 	}
@@ -424,18 +414,21 @@ func (c *claimer) lease(ctx context.Context, wants []want, last bool) error {
 	return nil
 }
 
-// readLease reads the results of qClaim, qResetHeads and qClaimedAttempts.
+// readLease reads the results of qClaim and qResetHeads.
 func (c *claimer) readLease(br pgx.BatchResults, wants []want) ([]store.Claim, map[string]time.Time, error) {
 	rows, err := br.Query()
 	if err != nil {
 		return nil, nil, err
 	}
 	var claims []store.Claim
-	bySeq := make(map[int64]int)
 	for rows.Next() {
 		var ord int64
+		var prev []byte
 		var ev store.Event
-		r, err := scanDelivery(rowWithFirsts{rows, []any{&ord}}, &ev.Workspace, &ev.Type, &ev.OccurredAt, &ev.Data)
+		r, err := scanDelivery(rowWithFirsts{rows, []any{&ord, &prev}}, &ev.Workspace, &ev.Type, &ev.OccurredAt, &ev.Data)
+		if err == nil {
+			r.d.Attempts, err = decodeAttempts(prev)
+		}
 		if err != nil {
 			rows.Close()
 			return nil, nil, err
@@ -443,9 +436,6 @@ func (c *claimer) readLease(br pgx.BatchResults, wants []want) ([]store.Claim, m
 		w := wants[ord-1]
 		ev.ID = r.d.EventID
 		ev.OccurredAt = ev.OccurredAt.UTC()
-		if r.attempts > 0 {
-			bySeq[r.seq] = len(claims)
-		}
 		claims = append(claims, store.Claim{Delivery: r.d, Event: ev, Subscription: w.sub.Clone(), Failures: w.run})
 	}
 	rows.Close()
@@ -467,25 +457,6 @@ func (c *claimer) readLease(br pgx.BatchResults, wants []want) ([]store.Claim, m
 		}
 		if due != nil {
 			heads[sub] = due.UTC()
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-
-	rows, err = br.Query()
-	if err != nil {
-		return nil, nil, err
-	}
-	for rows.Next() {
-		seq, a, err := scanAttempt(rows)
-		if err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		if i, ok := bySeq[seq]; ok {
-			claims[i].Delivery.Attempts = append(claims[i].Delivery.Attempts, a)
 		}
 	}
 	rows.Close()
@@ -616,7 +587,6 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 		best = time.Time{}
 		b := &pgx.Batch{}
 		b.Queue(s.sql(qSyncOff))
-		b.Queue(s.sql(qEnsureHeads))
 		b.Queue(s.sql(qFold))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err

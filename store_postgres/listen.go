@@ -89,28 +89,39 @@ func (s *Store) listenConn(connected func()) error {
 
 var qNotify = query(`SELECT pg_notify($1, $2)`)
 
-// wakeOthers notifies the other instances that deliveries are pending. Calls that come
-// while a notification is being sent ask for one more after it, so that one is always
-// sent after the caller's commit, and concurrent calls share it.
-func (s *Store) wakeOthers(ctx context.Context) {
+// notifyDelay is how long after a commit the other instances are notified at most: the
+// commits of that time share one notification.
+const notifyDelay = 2 * time.Millisecond
+
+// wakeOthers has the other instances notified, within notifyDelay, that deliveries are
+// pending. It never waits: the notification is sent apart from the caller's transaction
+// (PostgreSQL would hold its NOTIFY lock, which serializes the commits of notifying
+// transactions, while the commit waits for the disk) and from the group commit's
+// goroutine.
+func (s *Store) wakeOthers(context.Context) {
 	s.notifyMu.Lock()
-	if s.notifying {
-		s.notifyAgain = true
-		s.notifyMu.Unlock()
-		return
+	defer s.notifyMu.Unlock()
+	if s.notifyTimer != nil || s.ctx.Err() != nil {
+		return // one is coming, after this commit
 	}
-	s.notifying = true
-	for {
-		s.notifyAgain = false
+	s.wg.Add(1)
+	s.notifyTimer = time.AfterFunc(notifyDelay, func() {
+		defer s.wg.Done()
+		s.notifyMu.Lock()
+		s.notifyTimer = nil
 		s.notifyMu.Unlock()
-		if _, err := s.pool.Exec(ctx, s.sql(qNotify), s.channel, s.self); err != nil && ctx.Err() == nil {
+		if _, err := s.pool.Exec(s.ctx, s.sql(qNotify), s.channel, s.self); err != nil && s.ctx.Err() == nil {
 			s.cfg.logger.Warn("storepg: notifying the other instances failed; they find the deliveries at their next poll", "err", err)
 		}
-		s.notifyMu.Lock()
-		if !s.notifyAgain {
-			s.notifying = false
-			s.notifyMu.Unlock()
-			return
-		}
+	})
+}
+
+// stopNotify cancels a notification not sent yet (at Close).
+func (s *Store) stopNotify() {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	if s.notifyTimer != nil && s.notifyTimer.Stop() {
+		s.notifyTimer = nil
+		s.wg.Done()
 	}
 }

@@ -2,6 +2,7 @@ package storepg_test
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +34,9 @@ func TestMigrate(t *testing.T) {
 		}
 		var n, distinct int
 		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT version) FROM `+pgx.Identifier{schema}.Sanitize()+`.migrations`).Scan(&n, &distinct))
-		assert.Equal(t, 2, n, "every migration applied")
+		files, err := filepath.Glob("migrations/*.sql")
+		require.NoError(t, err)
+		assert.Equal(t, len(files), n, "every migration applied")
 		assert.Equal(t, distinct, n, "each migration applied once")
 		require.NoError(t, storepg.Migrate(ctx, pool, schema), "again: nothing to do")
 	})
@@ -47,6 +50,28 @@ func TestMigrate(t *testing.T) {
 		st, err := storepg.Open(ctx, pool, storepg.WithSchema(schema), storepg.SkipMigrations())
 		require.NoError(t, err)
 		require.NoError(t, st.Close())
+	})
+
+	t.Run("UpgradeFromVersion2", func(t *testing.T) {
+		// A schema as version 2 left it: subscriptions without queue heads (they got
+		// theirs at their first hint) and heads without a version.
+		st := openStore(t, pool)
+		require.NoError(t, st.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}}))
+		s := pgx.Identifier{st.Schema()}.Sanitize()
+		_, err := pool.Exec(ctx, `DELETE FROM `+s+`.heads; ALTER TABLE `+s+`.heads DROP COLUMN version;
+			DELETE FROM `+s+`.migrations WHERE version = 3`)
+		require.NoError(t, err)
+		require.NoError(t, storepg.Migrate(ctx, pool, st.Schema()))
+		up, err := storepg.Open(ctx, pool, storepg.WithSchema(st.Schema()), storepg.SkipMigrations())
+		require.NoError(t, err)
+		defer up.Close()
+		now := time.Now()
+		ins, err := up.InsertEvent(ctx, store.Event{ID: "evt_1", Type: eventtypes.OrderCreated, OccurredAt: now, Data: []byte(`{}`)}, now)
+		require.NoError(t, err)
+		cs, _, err := up.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: 10, LeaseUntil: now.Add(time.Minute)})
+		require.NoError(t, err)
+		require.Len(t, cs, 1, "the subscription got its head")
+		assert.Equal(t, ins.Deliveries[0], cs[0].Delivery.ID)
 	})
 
 	t.Run("SchemasApart", func(t *testing.T) {

@@ -39,11 +39,11 @@ func (p *pipe) send(ctx context.Context, b *pgx.Batch, last bool) (pgx.BatchResu
 		// every execution). They look rows up by key, through plain index scans, which
 		// (unlike bitmap scans) mark the index entries of dead queue rows so that the
 		// next scan skips them.
-		q := []*pgx.QueuedQuery{{SQL: "BEGIN"},
-			{SQL: "SET LOCAL plan_cache_mode TO force_generic_plan"}, {SQL: "SET LOCAL enable_bitmapscan TO off"}}
+		set := `SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_bitmapscan', 'off', true)`
 		if p.async {
-			q = append(q, &pgx.QueuedQuery{SQL: "SET LOCAL synchronous_commit TO OFF"})
+			set += `, set_config('synchronous_commit', 'off', true)`
 		}
+		q := []*pgx.QueuedQuery{{SQL: "BEGIN"}, {SQL: set}}
 		prefix = len(q)
 		b.QueuedQueries = append(q, b.QueuedQueries...)
 		p.began = true

@@ -102,9 +102,8 @@ type Store struct {
 	wake       chan struct{}
 	listenOnce sync.Once
 
-	notifyMu    sync.Mutex // guards notifying and notifyAgain
-	notifying   bool       // a wakeOthers is sending a notification
-	notifyAgain bool       // and must send another after it
+	notifyMu    sync.Mutex  // guards notifyTimer
+	notifyTimer *time.Timer // a notification to send, once it fires
 	closeOnce   sync.Once
 }
 
@@ -155,6 +154,12 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 
 // Open returns a Store on pool, which the caller keeps owning (Close does not close it).
 // Unless SkipMigrations is given, it first brings the schema up to date (see Migrate).
+//
+// The store takes its connections from pool: a claim and an attempt's record hold one
+// for two round trips, and under load it runs up to MaxConns/2 (at most 8) group-commit
+// transactions of Emit at once and MaxConns/4 (at most 4) of attempt records. pgxpool's
+// default size works; a larger pool lets more emitters share each commit. The LISTEN
+// connection of Wake is made apart from the pool.
 func Open(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("storepg: pool is nil")
@@ -222,6 +227,7 @@ func (s *Store) Close() error {
 		s.cancel()
 		s.emits.close()
 		s.records.close()
+		s.stopNotify()
 		s.wg.Wait()
 		if s.ownPool {
 			s.pool.Close()

@@ -54,10 +54,16 @@ func subArgs(s store.Subscription) ([]any, error) {
 		string(s.WhileInactive), meta, nullTime(s.UpdatedAt), doc}, nil
 }
 
+// qCreateSub stores a subscription and gives it its queue head, which it keeps until it
+// is deleted.
 var qCreateSub = query(`
-INSERT INTO {{schema}}.subscriptions (id, workspace, events, status, status_reason, status_changed_at,
-                                      while_inactive, metadata, updated_at, doc)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+WITH sub AS (
+    INSERT INTO {{schema}}.subscriptions (id, workspace, events, status, status_reason, status_changed_at,
+                                          while_inactive, metadata, updated_at, doc)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    RETURNING id
+)
+INSERT INTO {{schema}}.heads (sub_id) SELECT id FROM sub ON CONFLICT (sub_id) DO NOTHING`)
 
 // CreateSubscription implements store.Store.
 func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) error {
@@ -138,7 +144,8 @@ hint AS (
 SELECT pg_notify($3, $4), (SELECT count(*) FROM moved)`)
 )
 
-// UpdateSubscription implements store.Store.
+// UpdateSubscription implements store.Store. The subscription keeps its ID and its
+// workspace whatever fn does to them.
 func (s *Store) UpdateSubscription(ctx context.Context, id string, now time.Time, fn func(*store.Subscription) error) (store.Subscription, error) {
 	var out store.Subscription
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -231,8 +238,9 @@ func (s *Store) DeleteSubscription(ctx context.Context, id string, now time.Time
 	return nil
 }
 
-// Subscriptions implements store.Store. The workspace, status and metadata are selected
-// by PostgreSQL through indexes; the event and text filters on what they leave.
+// Subscriptions implements store.Store. PostgreSQL selects by workspace (through its
+// index), status and metadata (through a GIN index); the event and text filters apply to
+// what they leave.
 func (s *Store) Subscriptions(ctx context.Context, f store.SubscriptionFilter) ([]store.Subscription, error) {
 	var where []string
 	var args []any
