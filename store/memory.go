@@ -18,6 +18,12 @@ import (
 // Every operation goes through an index: a workspace's subscriptions, figures and log
 // are found without looking at other workspaces; a claim looks only at subscriptions
 // that have a delivery due; a page of the log skips the rows the query does not select.
+//
+// To spare the delivery path a copy of every event, two things are shared instead of
+// copied: InsertEvent keeps ev.Data itself, so the caller must not modify those bytes
+// afterwards, and the claims of ClaimDue share the event's Data and the subscription's
+// Events, Headers and Metadata with the store, so they must be read and never modified
+// (a Dispatcher only reads them). Every other answer is a copy the caller owns.
 type Memory struct {
 	mu sync.Mutex
 
@@ -385,8 +391,9 @@ func (w *memWorkspace) fanout(typ string) []*memSub {
 	return subs
 }
 
-// InsertEvent implements Store. The answer's Event is ev itself when it is created: the
-// store keeps a copy of its own.
+// InsertEvent implements Store. The store keeps ev.Data as it is, without a copy: the
+// caller must not modify those bytes afterwards (Emit hands over bytes it made for the
+// event). The answer's Event is ev itself when it is created.
 func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inserted, error) {
 	if ev.ID == "" {
 		return Inserted{}, fmt.Errorf("event: %w", errNoID)
@@ -396,7 +403,7 @@ func (m *Memory) InsertEvent(ctx context.Context, ev Event, now time.Time) (Inse
 	if old, ok := m.events[ev.ID]; ok {
 		return Inserted{Event: cloneEvent(old.Event)}, nil
 	}
-	e := &memEvent{Event: cloneEvent(ev)}
+	e := &memEvent{Event: ev}
 	m.events[e.ID] = e
 	res := Inserted{Event: ev, Created: true}
 	w := m.workspaces[ev.Workspace]

@@ -336,7 +336,8 @@ func (m *Memory) requeue(s *memSub) {
 	}
 }
 
-// ClaimDue implements Store.
+// ClaimDue implements Store. Its claims share the event's Data and the subscription's
+// Events, Headers and Metadata with the store: read them, never modify them.
 func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.Time, error) {
 	now := req.Now
 	if err := CheckLease(now, req.LeaseUntil); err != nil {
@@ -390,11 +391,13 @@ func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.
 				out = make([]Claim, 0, min(req.Limit, 64))
 			}
 			if sub.ID == "" {
-				sub = s.Clone()
+				// Shared, not cloned: the store never changes a stored subscription's
+				// slices and maps in place (UpdateSubscription replaces them).
+				sub = s.Subscription
 			}
 			out = append(out, Claim{
 				Delivery:     md.Delivery.Clone(),
-				Event:        cloneEvent(md.ev.Event),
+				Event:        md.ev.Event, // shares Data: InsertEvent's bytes, never changed
 				Subscription: sub,
 				Failures:     s.fig.Run,
 			})
@@ -417,6 +420,10 @@ func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.
 	m.visited = visited[:0]
 	return out, next, nil
 }
+
+// CheapClaims implements CheapClaimer: a claim is a few heap operations under the
+// store's lock.
+func (m *Memory) CheapClaims() bool { return true }
 
 // NextDue implements Store.
 func (m *Memory) NextDue(ctx context.Context) (time.Time, bool, error) {

@@ -598,3 +598,13 @@ type EventInserter interface {
 type Waker interface {
 	Wake() <-chan struct{}
 }
+
+// CheapClaimer is implemented by a store whose ClaimDue costs no I/O and no transaction,
+// only a little work under a lock in this process (the memory store). A dispatcher lets
+// each worker that finishes an attempt claim its next delivery itself from such a store,
+// one at a time, instead of waking its scheduler for every delivery; from other stores it
+// claims in batches, which spares them a transaction per delivery.
+type CheapClaimer interface {
+	// CheapClaims reports whether claiming one delivery at a time is cheap.
+	CheapClaims() bool
+}
