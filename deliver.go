@@ -46,35 +46,15 @@ type attemptState struct {
 	keys keyring
 	// bodies holds *bodyBuffer: response bodies are read into these.
 	bodies sync.Pool
-	// parents are children of sendCtx, made at the first attempt. Each attempt's timeout
-	// context hangs off one of them in turn, so that the attempts in flight do not all
-	// register with, and unregister from, one context under one lock; cancelling sendCtx
-	// (Close giving up) still cancels every attempt.
-	parentsOnce sync.Once
-	parents     [attemptParents]context.Context
-	cancels     [attemptParents]context.CancelFunc
-	next        atomic.Uint32
-}
-
-// attemptParents is the number of parent contexts the attempts are spread over.
-const attemptParents = 8
-
-// attemptParent returns the context the next attempt's timeout context hangs off: a child
-// of sendCtx, one of attemptParents in turn.
-func (d *Dispatcher) attemptParent() context.Context {
-	s := &d.att
-	s.parentsOnce.Do(func() {
-		for i := range s.parents {
-			s.parents[i], s.cancels[i] = context.WithCancel(d.sendCtx)
-		}
-	})
-	return s.parents[s.next.Add(1)%attemptParents]
+	// urls keeps subscription URLs parsed.
+	urls urlCache
 }
 
 // deliver makes one attempt of a claimed delivery and records it with its consequences.
-func (d *Dispatcher) deliver(c store.Claim) {
+// ctx is the attempt goroutine's child of sendCtx.
+func (d *Dispatcher) deliver(ctx context.Context, c *store.Claim) {
 	p := d.cfg.policy
-	a, v, asked := d.send(d.attemptParent(), c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
+	a, v, asked := d.send(ctx, c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
 	if d.sendCtx.Err() != nil {
 		// Close gave up waiting: this was not the endpoint's fault, so it is not
 		// recorded; the lease runs out and the delivery is attempted again later.
@@ -111,7 +91,7 @@ func (d *Dispatcher) deliver(c store.Claim) {
 	}
 	rec.Attempt = a
 	// The attempt happened: record it even if the dispatcher is closing.
-	del, err := d.store.RecordAttempt(context.WithoutCancel(d.sendCtx), rec)
+	del, err := d.store.RecordAttempt(d.recordCtx, rec)
 	if err != nil {
 		d.logAttempt(slog.LevelError, c, a, "webhook: recording an attempt", slog.Any("err", err))
 		return
@@ -142,7 +122,7 @@ func (d *Dispatcher) deliver(c store.Claim) {
 // the store's run of failures as of the claim, but never before the subscription was last
 // activated (a merchant who re-activates it gets a fresh period) nor before an attempt that
 // this dispatcher saw succeed since the claim.
-func (d *Dispatcher) failingSince(c store.Claim) (time.Time, bool) {
+func (d *Dispatcher) failingSince(c *store.Claim) (time.Time, bool) {
 	if d.cfg.autoDisable <= 0 || c.Failures.Count == 0 {
 		return time.Time{}, false
 	}
@@ -160,12 +140,12 @@ func (d *Dispatcher) failingSince(c store.Claim) (time.Time, bool) {
 // its subscription: by a log line at Warn and the WithOnStatusChange callback. Two
 // attempts in flight may both answer 410; only the one whose change the store kept is
 // told.
-func (d *Dispatcher) statusChanged(c store.Claim, a Attempt, deleted bool, reason string) {
+func (d *Dispatcher) statusChanged(c *store.Claim, a Attempt, deleted bool, reason string) {
 	// A subscription ID may be used again after a deletion: the creation time tells the
 	// two apart.
 	var key any = "deleted " + c.Subscription.CreatedAt.String()
 	if !deleted {
-		sub, err := d.store.Subscription(context.WithoutCancel(d.sendCtx), c.Subscription.ID)
+		sub, err := d.store.Subscription(d.recordCtx, c.Subscription.ID)
 		if err != nil || sub.Status != StatusInactive || sub.StatusReason != reason {
 			return // deleted meanwhile, or deactivated by someone else
 		}
@@ -187,7 +167,7 @@ func (d *Dispatcher) statusChanged(c store.Claim, a Attempt, deleted bool, reaso
 // logAttempt logs msg about attempt a of c at level, after the attributes that name the
 // delivery. It asks the logger first, so that a delivered attempt (logged at Debug, which
 // loggers rarely take) costs no attributes and no URL parsing.
-func (d *Dispatcher) logAttempt(level slog.Level, c store.Claim, a Attempt, msg string, attrs ...slog.Attr) {
+func (d *Dispatcher) logAttempt(level slog.Level, c *store.Claim, a Attempt, msg string, attrs ...slog.Attr) {
 	ctx := context.Background()
 	if !d.cfg.logger.Enabled(ctx, level) {
 		return
@@ -323,12 +303,19 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 		// larger. A receiver would refuse it every time: send it never.
 		return nil, fmt.Errorf("%w: the %s body is %d bytes, over the limit of %d", errBodyTooLarge, sub.Format, len(body), d.cfg.maxPayload)
 	}
-	// NewRequest parses the URL: the only parse of it per attempt.
-	req, err := http.NewRequestWithContext(ctx, method, sub.URL, bytesReader(body))
+	cached, err := d.att.urls.parse(sub.URL)
 	if err != nil {
 		return nil, fmt.Errorf("subscription URL: %w", err)
 	}
+	// The URL parsed once (not per attempt): NewRequest gets none to parse, and the
+	// request gets a copy of the cached one, with the Host NewRequest would have set.
+	req, err := http.NewRequestWithContext(ctx, method, "", bytesReader(body))
+	if err != nil {
+		return nil, err
+	}
 	u := req.URL
+	*u = *cached
+	req.Host = u.Host
 	if d.cfg.requireHTTPS && u.Scheme != "https" {
 		return nil, &DestinationError{Host: u.Hostname(), Reason: "https is required"}
 	}
@@ -361,6 +348,39 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 		return nil, fmt.Errorf("signing: %w", err)
 	}
 	return req, nil
+}
+
+// urlCache keeps subscription URLs parsed as http.NewRequest parses them, so that an
+// attempt copies a URL instead of parsing it. It is bounded: once it holds urlCacheSize
+// URLs it starts afresh. The URLs it returns are shared: copy, never modify, them.
+type urlCache struct {
+	m sync.Map // URL string -> *url.URL
+	n atomic.Int64
+}
+
+// urlCacheSize bounds a urlCache.
+const urlCacheSize = 4096
+
+// parse returns raw parsed, with an empty port removed from the host as http.NewRequest
+// does; errors are url.Parse's.
+func (c *urlCache) parse(raw string) (*url.URL, error) {
+	if u, ok := c.m.Load(raw); ok {
+		return u.(*url.URL), nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	// http.NewRequest strips an empty port ("host:" becomes "host").
+	if strings.LastIndex(u.Host, ":") > strings.LastIndex(u.Host, "]") {
+		u.Host = strings.TrimSuffix(u.Host, ":")
+	}
+	if c.n.Add(1) > urlCacheSize {
+		c.m.Clear()
+		c.n.Store(1)
+	}
+	c.m.Store(raw, u)
+	return u, nil
 }
 
 // setHeader sets the canonical header key to v, as http.Header.Set does, with v appended

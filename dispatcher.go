@@ -38,10 +38,14 @@ type Dispatcher struct {
 	// before the in-flight attempts do.
 	sendCtx    context.Context
 	cancelSend context.CancelFunc
-	loopDone   chan struct{}
-	attempts   sync.WaitGroup // attempt goroutines
-	closeOnce  sync.Once
-	closeDone  chan struct{}
+	recordCtx  context.Context // sendCtx without its cancellation: an attempt made is recorded
+	// cheapClaims: the store's claims cost no I/O (store.CheapClaimer), so a worker that
+	// finishes an attempt claims its next delivery itself.
+	cheapClaims bool
+	loopDone    chan struct{}
+	attempts    sync.WaitGroup // attempt goroutines
+	closeOnce   sync.Once
+	closeDone   chan struct{}
 	// closing guards closed against tests.Add, so that Close waits for every Test that
 	// got past its closed check.
 	closing sync.Mutex
@@ -102,6 +106,10 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 	d.client = d.httpClient()
 	d.loopCtx, d.stop = context.WithCancel(context.Background())
 	d.sendCtx, d.cancelSend = context.WithCancel(context.Background())
+	d.recordCtx = context.WithoutCancel(d.sendCtx)
+	if cc, ok := s.(store.CheapClaimer); ok && cc.CheapClaims() {
+		d.cheapClaims = true
+	}
 	go d.schedule()
 	return d, nil
 }
@@ -177,6 +185,17 @@ func (d *Dispatcher) signal() {
 	}
 }
 
+// signalDue wakes the scheduler for deliveries just made due, unless every worker slot
+// is held and the workers claim their next deliveries themselves: one of them will claim
+// these, and a worker that finds nothing due gives its slot back and wakes the scheduler,
+// so nothing is left behind. Under load this spares the scheduler a wake-up per event.
+func (d *Dispatcher) signalDue() {
+	if d.cheapClaims && d.inflight.Load() >= int64(d.cfg.workers) {
+		return
+	}
+	d.signal()
+}
+
 // leaseFor is how long a claimed delivery stays leased: longer than any attempt can take,
 // so only a dead process leaves one to run out.
 func (d *Dispatcher) leaseFor() time.Duration {
@@ -225,14 +244,15 @@ func (d *Dispatcher) schedule() {
 				d.cfg.logger.Error("webhook: claiming due deliveries", "err", err)
 				wait = storeRetry
 			}
-			for _, c := range claims {
+			for i := range claims {
+				c := &claims[i]
 				d.fair.claimed(c)
 				d.inflight.Add(1)
 				select {
-				case d.idle <- c: // a goroutine that finished its attempt takes it
+				case d.idle <- *c: // a goroutine that finished its attempt takes it
 				default:
 					d.attempts.Add(1)
-					go d.attemptLoop(c)
+					go d.attemptLoop(*c)
 				}
 			}
 			if err == nil && len(claims) < free {
@@ -275,8 +295,9 @@ func (d *Dispatcher) schedule() {
 // attempt sends one claimed delivery. It holds a worker slot (inflight) until it ends or,
 // if it is still waiting for its endpoint after slowAfter, moves to the slow lane while
 // that has room, so that slow and hanging endpoints cannot take every worker from the
-// healthy ones.
-func (d *Dispatcher) attempt(c store.Claim) {
+// healthy ones. It reports whether it still holds its worker slot: the caller gives it
+// back (or keeps it for its next claim).
+func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim) (holds bool) {
 	var lane atomic.Int32 // 0: worker slot, 1: slow lane, 2: done
 	d.attempts.Add(1)     // the timer's function, so that Close waits for it too
 	t := time.AfterFunc(slowAfter, func() {
@@ -292,25 +313,42 @@ func (d *Dispatcher) attempt(c store.Claim) {
 		d.inflight.Add(-1)
 		d.signal()
 	})
-	d.deliver(c)
+	d.deliver(ctx, c)
 	if t.Stop() {
 		d.attempts.Done() // its function will never run
 	}
 	if lane.Swap(2) == 1 {
 		d.slow.Add(-1)
-	} else {
-		d.inflight.Add(-1)
+		d.signal()
+		return false
 	}
-	d.signal()
+	return true
 }
 
-// attemptLoop sends c, then waits for the next claim the scheduler hands to an idle
-// goroutine, until Close; beyond the number of workers, idle goroutines end. Reusing
-// them spares each attempt a fresh goroutine whose stack grows on its way into net/http.
+// attemptLoop sends c, then its next claims, until Close; beyond the number of workers,
+// idle goroutines end. Reusing them spares each attempt a fresh goroutine whose stack
+// grows on its way into net/http.
+//
+// With a store whose claims are cheap, a goroutine that still holds its worker slot after
+// an attempt claims the next due delivery itself, and gives the slot back only when none
+// is due: under load, deliveries go from the store to the workers without waking the
+// scheduler. Otherwise it gives the slot back, wakes the scheduler and waits for the next
+// claim the scheduler hands to an idle goroutine.
 func (d *Dispatcher) attemptLoop(c store.Claim) {
 	defer d.attempts.Done()
+	// The attempts' timeout contexts hang off this goroutine's own child of sendCtx, so
+	// that they do not all register with one shared context under one lock; cancelling
+	// sendCtx (Close giving up) still cancels them.
+	ctx, cancel := context.WithCancel(d.sendCtx)
+	defer cancel()
 	for {
-		d.attempt(c)
+		if d.attempt(ctx, &c) {
+			if d.cheapClaims && d.claimNext(&c) {
+				continue // the slot goes on to the next claim
+			}
+			d.inflight.Add(-1)
+			d.signal()
+		}
 		if d.idlers.Add(1) > int64(d.cfg.workers) {
 			d.idlers.Add(-1)
 			return
@@ -323,6 +361,25 @@ func (d *Dispatcher) attemptLoop(c store.Claim) {
 			return
 		}
 	}
+}
+
+// claimNext claims one due delivery into c for a goroutine that holds a worker slot, and
+// reports whether it did. It claims nothing once Close has begun, and leaves errors and
+// the next due time to the scheduler, which the caller wakes when it gives its slot back.
+func (d *Dispatcher) claimNext(c *store.Claim) bool {
+	if d.loopCtx.Err() != nil {
+		return false
+	}
+	now := time.Now()
+	claims, _, err := d.store.ClaimDue(d.loopCtx, store.ClaimRequest{
+		Now: now, Limit: 1, LeaseUntil: now.Add(d.leaseFor()), Quota: d.fair.quota,
+	})
+	if err != nil || len(claims) == 0 {
+		return false
+	}
+	*c = claims[0]
+	d.fair.claimed(c)
+	return true
 }
 
 // slowAfter is how long an attempt holds a worker slot before it moves to the slow lane.
@@ -531,7 +588,7 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 			eventType, ec.id, ins.Event.Type, ins.Event.Workspace, ErrConflict)
 	}
 	if ins.Pending > 0 && ec.tx == nil {
-		d.signal() // a transaction's events are claimable only after its commit
+		d.signalDue() // a transaction's events are claimable only after its commit
 	}
 	return ins.Event, nil
 }

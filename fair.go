@@ -230,7 +230,7 @@ func (f *fairness) refill(st *subState, rate float64, now time.Time) {
 }
 
 // claimed takes note of a claim: it uses a token and, with the breaker open, the probe.
-func (f *fairness) claimed(c store.Claim) {
+func (f *fairness) claimed(c *store.Claim) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.state(c.Subscription.ID)
