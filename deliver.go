@@ -292,7 +292,7 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 	case FormatQuery:
 		method = http.MethodGet
 	default:
-		body, err = encodeJSON(env)
+		body, err = encodeEnvelope(env, d.stamped(ev.Data))
 		contentType = "application/json"
 	}
 	if err != nil {

@@ -93,3 +93,77 @@ func TestAttemptTimeoutPerSubscription(t *testing.T) {
 type transportFunc func(*http.Request) (*http.Response, error)
 
 func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestStampedData checks the stamp that spares an attempt a second look at data Emit has
+// checked: Emit's data carries it through the memory store (which keeps the bytes) and the
+// envelope is then the one encodeJSON writes; a copy of the data, another dispatcher's
+// stamp, or data put into the store by other means than Emit are checked as before.
+func TestStampedData(t *testing.T) {
+	ctx := context.Background()
+	m := store.NewMemory()
+	d, err := New(m)
+	require.NoError(t, err)
+	defer d.Close(ctx)
+	other, err := New(m)
+	require.NoError(t, err)
+	defer other.Close(ctx)
+
+	type withRaw struct {
+		Note json.RawMessage `json:"note"`
+		N    int             `json:"n"`
+	}
+	for name, data := range map[string]any{
+		"struct":          withRaw{Note: json.RawMessage("\"caf\xe9\""), N: 1}, // invalid UTF-8 inside
+		"raw with spaces": json.RawMessage("{ \"a\" : [1, 2 ,\n 3] }"),
+		"nil":             nil,
+		"map":             map[string]any{"b": "<&>", "a": 1.5},
+		"bytes with room": append(make([]byte, 0, 64), `{"x": true}`...),
+	} {
+		ev, err := d.Emit(ctx, "order.created", data)
+		require.NoError(t, err, name)
+		assert.True(t, d.stamped(ev.Data), name)
+		assert.False(t, other.stamped(ev.Data), "%s: another dispatcher's stamp", name)
+		assert.False(t, d.stamped(append([]byte(nil), ev.Data...)), "%s: a copy", name)
+
+		stored, err := m.Event(ctx, ev.ID)
+		require.NoError(t, err)
+		env := envelope{ID: ev.ID, Type: ev.Type, Timestamp: ev.OccurredAt, Data: ev.Data}
+		want, err := encodeJSON(envelope{ID: ev.ID, Type: ev.Type, Timestamp: ev.OccurredAt, Data: stored.Data})
+		require.NoError(t, err)
+		got, err := encodeEnvelope(env, d.stamped(ev.Data))
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got), name)
+	}
+
+	// The memory store's claims carry the stamp: the data is Emit's very bytes. The one
+	// worker of p hangs on its first attempt, so the second event waits in the store.
+	m2 := store.NewMemory()
+	hang := transportFunc(func(r *http.Request) (*http.Response, error) {
+		<-r.Context().Done()
+		return nil, r.Context().Err()
+	})
+	p, err := New(m2, WithWorkers(1), WithHTTPClient(&http.Client{Transport: hang}))
+	require.NoError(t, err)
+	defer func() {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel() // give up on the hanging attempt at once
+		_ = p.Close(cctx)
+	}()
+	_, err = p.Subscribe(ctx, Subscription{ID: "sub_1", URL: "https://hooks.example.com/in", Events: []string{"*"}})
+	require.NoError(t, err)
+	for range 2 {
+		_, err := p.Emit(ctx, "order.created", map[string]int{"a": 1})
+		require.NoError(t, err)
+	}
+	claims, _, err := m2.ClaimDue(ctx, store.ClaimRequest{Now: time.Now(), Limit: 10, LeaseUntil: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	require.NotEmpty(t, claims)
+	for _, c := range claims {
+		assert.True(t, p.stamped(c.Event.Data))
+	}
+
+	// Data that did not come through Emit is checked at every attempt.
+	bad := Event{ID: "evt_bad", Type: "order.created", OccurredAt: now(), Data: json.RawMessage(`{"a":`)}
+	_, err = d.newRequest(ctx, Subscription{ID: "sub_1", URL: "https://hooks.example.com/in"}, bad, now())
+	require.ErrorContains(t, err, "not valid JSON")
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,13 +40,13 @@ type Dispatcher struct {
 	sendCtx    context.Context
 	cancelSend context.CancelFunc
 	recordCtx  context.Context // sendCtx without its cancellation: an attempt made is recorded
-	// cheapClaims: the store's claims cost no I/O (store.CheapClaimer), so a worker that
-	// finishes an attempt claims its next delivery itself.
-	cheapClaims bool
-	loopDone    chan struct{}
-	attempts    sync.WaitGroup // attempt goroutines
-	closeOnce   sync.Once
-	closeDone   chan struct{}
+	// cheap is the store when its claims cost no I/O (a store.CheapClaimer): a worker that
+	// finishes an attempt claims its next delivery itself. nil otherwise.
+	cheap     store.CheapClaimer
+	loopDone  chan struct{}
+	attempts  sync.WaitGroup // attempt goroutines
+	closeOnce sync.Once
+	closeDone chan struct{}
 	// closing guards closed against tests.Add, so that Close waits for every Test that
 	// got past its closed check.
 	closing sync.Mutex
@@ -55,7 +56,9 @@ type Dispatcher struct {
 	notified sync.Map // subscription ID -> StatusChangedAt (or "deleted") already told
 	quiet    *quiet   // the scheduler's rounds, for Idle and Settled
 
-	att attemptState // what attempts reuse: signing keys, body buffers, parent contexts
+	att attemptState // what attempts reuse: signing keys, body buffers, parsed URLs
+	// stampKey marks the data that Emit checked (see stamp): random, this dispatcher's.
+	stampKey [stampLen]byte
 }
 
 // New returns a Dispatcher that delivers from s at once: deliveries already due in s
@@ -104,12 +107,11 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 		quiet:     newQuiet(),
 	}
 	d.client = d.httpClient()
+	_, _ = rand.Read(d.stampKey[:]) // crypto/rand.Read never fails (Go 1.24+)
 	d.loopCtx, d.stop = context.WithCancel(context.Background())
 	d.sendCtx, d.cancelSend = context.WithCancel(context.Background())
 	d.recordCtx = context.WithoutCancel(d.sendCtx)
-	if cc, ok := s.(store.CheapClaimer); ok && cc.CheapClaims() {
-		d.cheapClaims = true
-	}
+	d.cheap, _ = s.(store.CheapClaimer)
 	go d.schedule()
 	return d, nil
 }
@@ -190,7 +192,7 @@ func (d *Dispatcher) signal() {
 // these, and a worker that finds nothing due gives its slot back and wakes the scheduler,
 // so nothing is left behind. Under load this spares the scheduler a wake-up per event.
 func (d *Dispatcher) signalDue() {
-	if d.cheapClaims && d.inflight.Load() >= int64(d.cfg.workers) {
+	if d.cheap != nil && d.inflight.Load() >= int64(d.cfg.workers) {
 		return
 	}
 	d.signal()
@@ -341,9 +343,10 @@ func (d *Dispatcher) attemptLoop(c store.Claim) {
 	// sendCtx (Close giving up) still cancels them.
 	ctx, cancel := context.WithCancel(d.sendCtx)
 	defer cancel()
+	claims := []store.Claim{c} // reused by claimNext
 	for {
-		if d.attempt(ctx, &c) {
-			if d.cheapClaims && d.claimNext(&c) {
+		if d.attempt(ctx, &claims[0]) {
+			if claims = d.claimNext(claims[:0]); len(claims) > 0 {
 				continue // the slot goes on to the next claim
 			}
 			d.inflight.Add(-1)
@@ -354,8 +357,9 @@ func (d *Dispatcher) attemptLoop(c store.Claim) {
 			return
 		}
 		select {
-		case c = <-d.idle:
+		case c := <-d.idle:
 			d.idlers.Add(-1)
+			claims = append(claims[:0], c)
 		case <-d.loopCtx.Done():
 			d.idlers.Add(-1)
 			return
@@ -363,23 +367,23 @@ func (d *Dispatcher) attemptLoop(c store.Claim) {
 	}
 }
 
-// claimNext claims one due delivery into c for a goroutine that holds a worker slot, and
-// reports whether it did. It claims nothing once Close has begun, and leaves errors and
-// the next due time to the scheduler, which the caller wakes when it gives its slot back.
-func (d *Dispatcher) claimNext(c *store.Claim) bool {
-	if d.loopCtx.Err() != nil {
-		return false
+// claimNext appends one due delivery to buf, for a goroutine that holds a worker slot, if
+// the store's claims are cheap. It claims nothing once Close has begun, and leaves errors
+// and the next due time to the scheduler, which the caller wakes when it gives its slot
+// back.
+func (d *Dispatcher) claimNext(buf []store.Claim) []store.Claim {
+	if d.cheap == nil || d.loopCtx.Err() != nil {
+		return buf
 	}
 	now := time.Now()
-	claims, _, err := d.store.ClaimDue(d.loopCtx, store.ClaimRequest{
+	claims, _, err := d.cheap.AppendDue(d.loopCtx, buf, store.ClaimRequest{
 		Now: now, Limit: 1, LeaseUntil: now.Add(d.leaseFor()), Quota: d.fair.quota,
 	})
 	if err != nil || len(claims) == 0 {
-		return false
+		return buf
 	}
-	*c = claims[0]
-	d.fair.claimed(c)
-	return true
+	d.fair.claimed(&claims[0])
+	return claims
 }
 
 // slowAfter is how long an attempt holds a worker slot before it moves to the slow lane.
@@ -548,6 +552,9 @@ func (d *Dispatcher) setStatus(ctx context.Context, id string, status Status, re
 // survives a crash. With WithEventID, an ID that exists with the same type and workspace
 // returns the stored event and creates nothing; with another type or workspace it is
 // refused with an error matching ErrConflict.
+//
+// The returned Event's Data may be the very bytes the store keeps (the memory store keeps
+// them without a copy): read it, never modify it.
 func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts ...EmitOption) (Event, error) {
 	if d.closed.Load() {
 		return Event{}, ErrClosed
@@ -566,6 +573,7 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 	if err != nil {
 		return Event{}, err
 	}
+	raw = d.stamp(raw)
 	if ec.id == "" {
 		ec.id = store.NewID("evt")
 	} else if err := validateEventID(ec.id); err != nil {
@@ -600,7 +608,8 @@ func envelopeSize(id, eventType string, t time.Time, data []byte) int {
 	return n + jsonStringLen(id) + jsonStringLen(eventType) + len(data)
 }
 
-// marshalData turns Emit's data into compact JSON, and refuses what is not an object.
+// marshalData turns Emit's data into compact, valid UTF-8 JSON, and refuses what is not
+// an object.
 func marshalData(data any) (json.RawMessage, error) {
 	var raw []byte
 	switch v := data.(type) {
@@ -616,6 +625,9 @@ func marshalData(data any) (json.RawMessage, error) {
 		if err != nil {
 			return nil, &ValidationError{Field: "data", Reason: "cannot be encoded as JSON", Err: err}
 		}
+		if !utf8.Valid(b) {
+			b = replaceInvalidUTF8(b) // from a json.RawMessage or Marshaler within v
+		}
 		return objectOnly(b) // json.Marshal writes compact JSON
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
@@ -625,7 +637,7 @@ func marshalData(data any) (json.RawMessage, error) {
 		raw = replaceInvalidUTF8(raw) // as every request would carry it
 	}
 	var buf bytes.Buffer
-	buf.Grow(len(raw))
+	buf.Grow(len(raw) + stampLen) // room for Emit's stamp
 	if err := json.Compact(&buf, raw); err != nil {
 		return nil, &ValidationError{Field: "data", Reason: "is not valid JSON", Err: err}
 	}

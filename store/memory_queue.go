@@ -339,13 +339,19 @@ func (m *Memory) requeue(s *memSub) {
 // ClaimDue implements Store. Its claims share the event's Data and the subscription's
 // Events, Headers and Metadata with the store: read them, never modify them.
 func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.Time, error) {
+	return m.AppendDue(ctx, nil, req)
+}
+
+// AppendDue implements CheapClaimer: a claim is a few heap operations under the store's
+// lock. Its claims share data with the store as ClaimDue's do.
+func (m *Memory) AppendDue(ctx context.Context, dst []Claim, req ClaimRequest) ([]Claim, time.Time, error) {
 	now := req.Now
 	if err := CheckLease(now, req.LeaseUntil); err != nil {
-		return nil, time.Time{}, err
+		return dst, time.Time{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Claim
+	out, claimed := dst, 0
 	var next time.Time
 	later := func(md *memDelivery) {
 		if md != nil && (next.IsZero() || md.dueAt().Before(next)) {
@@ -358,7 +364,7 @@ func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.
 		if s.head.dueAt().After(now) {
 			break
 		}
-		if len(out) >= req.Limit {
+		if claimed >= req.Limit {
 			break
 		}
 		s.settle(now)
@@ -376,8 +382,7 @@ func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.
 		if len(s.leased) > 0 {
 			leased = s.leased[0]
 		}
-		var sub Subscription
-		for q > 0 && len(out) < req.Limit {
+		for q > 0 && claimed < req.Limit {
 			md := s.firstDue()
 			if md == nil || md.dueAt().After(now) {
 				break
@@ -387,18 +392,16 @@ func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.
 			md.q = qLeased
 			s.leased.push(md)
 			q--
-			if len(out) == 0 {
+			if out == nil {
 				out = make([]Claim, 0, min(req.Limit, 64))
 			}
-			if sub.ID == "" {
-				// Shared, not cloned: the store never changes a stored subscription's
-				// slices and maps in place (UpdateSubscription replaces them).
-				sub = s.Subscription
-			}
+			claimed++
 			out = append(out, Claim{
-				Delivery:     md.Delivery.Clone(),
-				Event:        md.ev.Event, // shares Data: InsertEvent's bytes, never changed
-				Subscription: sub,
+				Delivery: md.Delivery.Clone(),
+				Event:    md.ev.Event, // shares Data: InsertEvent's bytes, never changed
+				// Shares its slices and maps: the store never changes a stored
+				// subscription's in place (UpdateSubscription replaces them).
+				Subscription: s.Subscription,
 				Failures:     s.fig.Run,
 			})
 		}
@@ -420,10 +423,6 @@ func (m *Memory) ClaimDue(ctx context.Context, req ClaimRequest) ([]Claim, time.
 	m.visited = visited[:0]
 	return out, next, nil
 }
-
-// CheapClaims implements CheapClaimer: a claim is a few heap operations under the
-// store's lock.
-func (m *Memory) CheapClaims() bool { return true }
 
 // NextDue implements Store.
 func (m *Memory) NextDue(ctx context.Context) (time.Time, bool, error) {

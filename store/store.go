@@ -605,6 +605,7 @@ type Waker interface {
 // one at a time, instead of waking its scheduler for every delivery; from other stores it
 // claims in batches, which spares them a transaction per delivery.
 type CheapClaimer interface {
-	// CheapClaims reports whether claiming one delivery at a time is cheap.
-	CheapClaims() bool
+	// AppendDue is ClaimDue with the claims appended to dst, so that a caller claiming
+	// one delivery at a time reuses one slice rather than allocating one per claim.
+	AppendDue(ctx context.Context, dst []Claim, req ClaimRequest) (claims []Claim, next time.Time, err error)
 }
