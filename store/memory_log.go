@@ -104,6 +104,10 @@ type logList struct {
 	leaves int
 	count  [5]int     // live entries per state, in stateBit order
 	blocks [][5]uint8 // the same per block
+	// unsorted marks the blocks whose entries are not in CreatedAt order (deliveries
+	// inserted with times out of order, test deliveries): in the others the first
+	// pending entry is the oldest, found without looking at the deliveries.
+	unsorted []bool
 
 	// A subscription's list: the workspace of its deliveries, unless an ID was reused in
 	// another workspace (mixed).
@@ -146,16 +150,21 @@ func (l *logList) append(md *memDelivery) {
 			l.mixed = true
 		}
 	}
-	md.pos[l.kind] = int32(len(l.ents))
+	pos := len(l.ents)
+	md.pos[l.kind] = int32(pos)
 	l.ents = append(l.ents, md)
 	l.bits = append(l.bits, stateBit(md.State))
-	b := (len(l.ents) - 1) >> logShift
+	b := pos >> logShift
 	if b >= l.leaves {
 		l.rebuild()
 		return
 	}
 	if b >= len(l.blocks) {
 		l.blocks = append(l.blocks, [5]uint8{})
+		l.unsorted = append(l.unsorted, false)
+	}
+	if pos&(logBlock-1) != 0 && md.CreatedAt.Before(l.ents[pos-1].CreatedAt) {
+		l.unsorted[b] = true
 	}
 	if i := stateIndex(stateBit(md.State)); i >= 0 {
 		l.count[i]++
@@ -210,12 +219,16 @@ func (l *logList) removed(md *memDelivery, old DeliveryState) {
 	}
 }
 
-// oldestIn is the pending delivery of block b created first, or nil.
+// oldestIn is the pending delivery of block b created first (the first of those created
+// at once), or nil.
 func (l *logList) oldestIn(b int) *memDelivery {
 	var oldest *memDelivery
 	for i := b << logShift; i < min(len(l.ents), (b+1)<<logShift); i++ {
 		if l.bits[i] != 1 { // stateBit(DeliveryPending)
 			continue
+		}
+		if !l.unsorted[b] {
+			return l.ents[i] // in CreatedAt order: the first is the oldest
 		}
 		if md := l.ents[i]; oldest == nil || md.CreatedAt.Before(oldest.CreatedAt) {
 			oldest = md
@@ -249,11 +262,16 @@ func (l *logList) rebuild() {
 	l.count = [5]int{}
 	l.blocks = slices.Grow(l.blocks[:0], blocks)[:blocks]
 	clear(l.blocks)
+	l.unsorted = slices.Grow(l.unsorted[:0], blocks)[:blocks]
+	clear(l.unsorted)
 	for i := range l.tree[:2*leaves] {
 		l.tree[i] = emptySummary
 	}
 	for i, md := range l.ents {
 		md.pos[l.kind] = int32(i)
+		if i&(logBlock-1) != 0 && md.CreatedAt.Before(l.ents[i-1].CreatedAt) {
+			l.unsorted[i>>logShift] = true
+		}
 		if md.pruned {
 			continue
 		}
