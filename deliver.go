@@ -328,8 +328,9 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 		u.RawQuery = q.Encode()
 		signed = []byte(u.RawQuery)
 	}
-	// The values of these headers share one slice: one allocation, not one per header.
-	vals := make([]string, 0, 2+len(sub.Headers))
+	// The values of these headers, and of the signature's, share one slice: one
+	// allocation, not one per header.
+	vals := make([]string, 0, 5+len(sub.Headers))
 	if body != nil {
 		req.ContentLength = int64(len(body))
 		vals = setHeader(req.Header, vals, "Content-Type", contentType)
@@ -340,7 +341,7 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 	}
 	in := SignInput{ID: ev.ID, Timestamp: sentAt, Body: signed, Secrets: sub.Secrets(sentAt)}
 	if _, ok := d.cfg.signer.(StandardSigner); ok {
-		err = signStandard(req.Header, in, &d.att.keys) // the same signature, keyed once per secret
+		err = signStandardInto(req.Header, in, &d.att.keys, vals) // the same signature, keyed once per secret
 	} else {
 		err = d.cfg.signer.Sign(req.Header, in)
 	}

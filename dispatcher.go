@@ -53,8 +53,9 @@ type Dispatcher struct {
 	tests   sync.WaitGroup // Test calls in progress
 
 	fair     *fairness
-	notified sync.Map // subscription ID -> StatusChangedAt (or "deleted") already told
-	quiet    *quiet   // the scheduler's rounds, for Idle and Settled
+	quota    func(*store.Subscription, int) int // d.fair.quota, made into a func value once
+	notified sync.Map                           // subscription ID -> StatusChangedAt (or "deleted") already told
+	quiet    *quiet                             // the scheduler's rounds, for Idle and Settled
 
 	att attemptState // what attempts reuse: signing keys, body buffers, parsed URLs
 	// stampKey marks the data that Emit checked (see stamp): random, this dispatcher's.
@@ -107,6 +108,7 @@ func New(s store.Store, opts ...Option) (*Dispatcher, error) {
 		quiet:     newQuiet(),
 	}
 	d.client = d.httpClient()
+	d.quota = d.fair.quota
 	_, _ = rand.Read(d.stampKey[:]) // crypto/rand.Read never fails (Go 1.24+)
 	d.loopCtx, d.stop = context.WithCancel(context.Background())
 	d.sendCtx, d.cancelSend = context.WithCancel(context.Background())
@@ -240,7 +242,7 @@ func (d *Dispatcher) schedule() {
 		if free := d.cfg.workers - int(held); free > 0 {
 			now := time.Now()
 			claims, next, err := d.store.ClaimDue(ctx, store.ClaimRequest{
-				Now: now, Limit: free, LeaseUntil: now.Add(d.leaseFor()), Quota: d.fair.quota,
+				Now: now, Limit: free, LeaseUntil: now.Add(d.leaseFor()), Quota: d.quota,
 			})
 			if err != nil && ctx.Err() == nil {
 				d.cfg.logger.Error("webhook: claiming due deliveries", "err", err)
@@ -298,33 +300,58 @@ func (d *Dispatcher) schedule() {
 // if it is still waiting for its endpoint after slowAfter, moves to the slow lane while
 // that has room, so that slow and hanging endpoints cannot take every worker from the
 // healthy ones. It reports whether it still holds its worker slot: the caller gives it
-// back (or keeps it for its next claim).
-func (d *Dispatcher) attempt(ctx context.Context, c *store.Claim) (holds bool) {
-	var lane atomic.Int32 // 0: worker slot, 1: slow lane, 2: done
-	d.attempts.Add(1)     // the timer's function, so that Close waits for it too
-	t := time.AfterFunc(slowAfter, func() {
-		defer d.attempts.Done()
-		if d.slow.Add(1) > int64(d.cfg.workers*slowLaneFactor) {
-			d.slow.Add(-1)
-			return
-		}
-		if !lane.CompareAndSwap(0, 1) {
-			d.slow.Add(-1)
-			return
-		}
-		d.inflight.Add(-1)
-		d.signal()
-	})
+// back (or keeps it for its next claim). lt is the calling goroutine's lane timer.
+func (d *Dispatcher) attempt(ctx context.Context, lt *laneTimer, c *store.Claim) (holds bool) {
+	lt.lane.Store(0)
+	d.attempts.Add(1) // the timer's function, so that Close waits for it too
+	lt.t.Reset(slowAfter)
 	d.deliver(ctx, c)
-	if t.Stop() {
-		d.attempts.Done() // its function will never run
+	if lt.t.Stop() {
+		d.attempts.Done() // its function will not run
+	} else {
+		<-lt.fired // it ran or is running: let it end before the timer serves again
 	}
-	if lane.Swap(2) == 1 {
+	if lt.lane.Swap(2) == 1 {
 		d.slow.Add(-1)
 		d.signal()
 		return false
 	}
 	return true
+}
+
+// laneTimer moves an attempt from its worker slot to the slow lane once it has taken
+// slowAfter. An attempt goroutine keeps one for all its attempts, so that an attempt
+// costs no new timer.
+type laneTimer struct {
+	d     *Dispatcher
+	lane  atomic.Int32 // 0: worker slot, 1: slow lane, 2: done
+	t     *time.Timer
+	fired chan struct{} // receives when the timer's function has ended
+}
+
+func (d *Dispatcher) newLaneTimer() *laneTimer {
+	lt := &laneTimer{d: d, fired: make(chan struct{}, 1)}
+	lt.t = time.AfterFunc(time.Hour, lt.expire)
+	lt.t.Stop()
+	return lt
+}
+
+// expire is the timer's function: the attempt moves to the slow lane if it has room and
+// the attempt has not ended meanwhile.
+func (lt *laneTimer) expire() {
+	d := lt.d
+	defer func() { lt.fired <- struct{}{} }()
+	defer d.attempts.Done()
+	if d.slow.Add(1) > int64(d.cfg.workers*slowLaneFactor) {
+		d.slow.Add(-1)
+		return
+	}
+	if !lt.lane.CompareAndSwap(0, 1) {
+		d.slow.Add(-1)
+		return
+	}
+	d.inflight.Add(-1)
+	d.signal()
 }
 
 // attemptLoop sends c, then its next claims, until Close; beyond the number of workers,
@@ -344,8 +371,9 @@ func (d *Dispatcher) attemptLoop(c store.Claim) {
 	ctx, cancel := context.WithCancel(d.sendCtx)
 	defer cancel()
 	claims := []store.Claim{c} // reused by claimNext
+	lt := d.newLaneTimer()
 	for {
-		if d.attempt(ctx, &claims[0]) {
+		if d.attempt(ctx, lt, &claims[0]) {
 			if claims = d.claimNext(claims[:0]); len(claims) > 0 {
 				continue // the slot goes on to the next claim
 			}
@@ -377,7 +405,7 @@ func (d *Dispatcher) claimNext(buf []store.Claim) []store.Claim {
 	}
 	now := time.Now()
 	claims, _, err := d.cheap.AppendDue(d.loopCtx, buf, store.ClaimRequest{
-		Now: now, Limit: 1, LeaseUntil: now.Add(d.leaseFor()), Quota: d.fair.quota,
+		Now: now, Limit: 1, LeaseUntil: now.Add(d.leaseFor()), Quota: d.quota,
 	})
 	if err != nil || len(claims) == 0 {
 		return buf
@@ -560,8 +588,12 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 		return Event{}, ErrClosed
 	}
 	var ec emitConfig
-	for _, o := range opts {
-		o(&ec)
+	if len(opts) > 0 {
+		p := new(emitConfig) // escapes to the options: allocated only when there are some
+		for _, o := range opts {
+			o(p)
+		}
+		ec = *p
 	}
 	if err := d.cfg.catalog.Validate(eventType); err != nil {
 		return Event{}, &ValidationError{Field: "eventType", Value: eventType, Reason: "is not in the catalog", Err: err}

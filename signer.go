@@ -87,6 +87,12 @@ func (StandardSigner) Sign(h http.Header, in SignInput) error {
 // HMAC for every request. The three headers cost two allocations: their values share one
 // string and one slice.
 func signStandard(h http.Header, in SignInput, keys *keyring) error {
+	return signStandardInto(h, in, keys, nil)
+}
+
+// signStandardInto is signStandard with the three header values appended to vals, so
+// that a caller with room in vals for them spares their allocation.
+func signStandardInto(h http.Header, in SignInput, keys *keyring, vals []string) error {
 	h.Del(HeaderWebhookSignature)
 	if in.ID == "" {
 		return errors.New("webhook: sign: empty webhook id")
@@ -128,12 +134,12 @@ func signStandard(h http.Header, in SignInput, keys *keyring) error {
 		signed++
 	}
 	all := string(b)
-	vals := make([]string, 3)
-	vals[0], vals[1], vals[2] = in.ID, all[:tsLen], all[tsLen:]
-	h[HeaderWebhookID] = vals[0:1:1]
-	h[HeaderWebhookTimestamp] = vals[1:2:2]
+	n := len(vals)
+	vals = append(vals, in.ID, all[:tsLen], all[tsLen:])
+	h[HeaderWebhookID] = vals[n : n+1 : n+1]
+	h[HeaderWebhookTimestamp] = vals[n+1 : n+2 : n+2]
 	if signed > 0 {
-		h[HeaderWebhookSignature] = vals[2:3:3]
+		h[HeaderWebhookSignature] = vals[n+2 : n+3 : n+3]
 	}
 	return nil
 }
