@@ -832,3 +832,74 @@ func TestWildcardsAndVersions(t *testing.T) {
 		})
 	}
 }
+
+// claimCounter counts a store's claims: by the scheduler (ClaimDue) and by workers that
+// claim their next delivery themselves (AppendDue, which only a cheap store offers).
+type claimCounter struct {
+	store.Store
+	scheduled, own atomic.Int64
+}
+
+func (c *claimCounter) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
+	c.scheduled.Add(1)
+	return c.Store.ClaimDue(ctx, req)
+}
+
+// cheapCounter is a claimCounter that passes on the memory store's AppendDue.
+type cheapCounter struct{ claimCounter }
+
+func (c *cheapCounter) AppendDue(ctx context.Context, dst []store.Claim, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
+	c.own.Add(1)
+	return c.Store.(store.CheapClaimer).AppendDue(ctx, dst, req)
+}
+
+// TestWorkersClaimFromCheapStores checks both ways deliveries reach the workers: from a
+// store whose claims are cheap (the memory store) a worker that finishes an attempt
+// claims the next delivery itself, and the scheduler claims only to fill free workers;
+// from any other store the scheduler claims every delivery. Both deliver everything
+// once, and Idle and Close work the same.
+func TestWorkersClaimFromCheapStores(t *testing.T) {
+	for _, cheap := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cheap=%v", cheap), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx := context.Background()
+				counter := &cheapCounter{claimCounter{Store: store.NewMemory()}}
+				var s store.Store = counter
+				if !cheap {
+					s = &counter.claimCounter // no AppendDue
+				}
+				gate := make(chan struct{})
+				ep := &fakeEndpoint{respond: func(r *http.Request) (*http.Response, error) {
+					<-gate // both workers wait here until every event is emitted
+					return answer(r, 200, "ok"), nil
+				}}
+				d, err := webhook.New(s, webhook.WithWorkers(2), webhook.WithMaxInFlight(2),
+					webhook.WithHTTPClient(&http.Client{Transport: ep}))
+				require.NoError(t, err)
+				_, err = d.Subscribe(ctx, webhook.Subscription{URL: "https://hooks.example.com/in", Events: []string{"*"}})
+				require.NoError(t, err)
+				const n = 40
+				for i := range n {
+					_, err := d.Emit(ctx, eventtypes.OrderCreated, map[string]int{"n": i})
+					require.NoError(t, err)
+				}
+				close(gate)
+				require.NoError(t, d.Idle(ctx))
+				require.NoError(t, d.Close(ctx))
+
+				assert.Len(t, ep.requests(), n, "every event delivered once")
+				ds, err := d.Deliveries(ctx, webhook.DeliveryQuery{State: webhook.DeliverySucceeded})
+				require.NoError(t, err)
+				assert.Len(t, ds, n)
+				t.Logf("claims: %d by the scheduler, %d by workers", counter.scheduled.Load(), counter.own.Load())
+				if cheap {
+					assert.GreaterOrEqual(t, counter.own.Load(), int64(n-2), "workers claimed for themselves")
+					assert.Less(t, counter.scheduled.Load(), int64(15), "the scheduler only filled free workers")
+				} else {
+					assert.Zero(t, counter.own.Load())
+					assert.GreaterOrEqual(t, counter.scheduled.Load(), int64(n/2), "the scheduler claimed each")
+				}
+			})
+		})
+	}
+}
