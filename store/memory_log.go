@@ -156,8 +156,7 @@ func (l *logList) append(md *memDelivery) {
 	l.bits = append(l.bits, stateBit(md.State))
 	b := pos >> logShift
 	if b >= l.leaves {
-		l.rebuild()
-		return
+		l.grow()
 	}
 	if b >= len(l.blocks) {
 		l.blocks = append(l.blocks, [5]uint8{})
@@ -246,6 +245,22 @@ func (l *logList) fixUp(n int) {
 		}
 		l.tree[n] = s
 	}
+}
+
+// grow doubles the tree's leaves for one more block. The blocks keep their entries, so
+// their summaries move as they are and only the nodes above them are recomputed: no
+// delivery is looked at.
+func (l *logList) grow() {
+	leaves := 2 * l.leaves
+	tree := make([]summary, 2*leaves)
+	copy(tree[leaves:], l.tree[l.leaves:2*l.leaves])
+	for i := leaves + l.leaves; i < len(tree); i++ {
+		tree[i] = emptySummary
+	}
+	for n := leaves - 1; n >= 1; n-- {
+		tree[n] = merge(&tree[2*n], &tree[2*n+1])
+	}
+	l.tree, l.leaves = tree, leaves
 }
 
 // rebuild sizes the tree for the entries and recomputes every summary.
