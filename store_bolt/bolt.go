@@ -73,6 +73,7 @@ type Store struct {
 	db     *bolt.DB
 	cfg    config
 	commit *committer    // group commit of InsertEvent and RecordAttempt
+	leases *leaseTable   // the deliveries in flight
 	stop   chan struct{} // closed by Close; nil without retention
 	done   chan struct{} // closed when the pruning goroutine has returned
 
@@ -91,7 +92,7 @@ var _ store.Store = (*Store)(nil)
 // never changes or wipes such a file. A file written by an earlier version of this
 // package is brought to the current format in one transaction, its contents in the
 // default workspace. Deliveries that were in flight when the file was last closed (a
-// crash) are made due again.
+// crash) are due again at once: leases are kept in memory only.
 func Open(path string, opts ...Option) (*Store, error) {
 	cfg := defaults()
 	for _, o := range opts {
@@ -113,7 +114,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	// Opened without syncing the free list so that bbolt did not rebuild it yet; the first
 	// write rebuilds it (from pages checked above) and, unless asked otherwise, writes it.
 	db.NoFreelistSync = cfg.noFreelistSync
-	s := &Store{db: db, cfg: cfg, commit: &committer{db: db, delay: cfg.batchDelay}}
+	s := &Store{db: db, cfg: cfg, commit: &committer{db: db, delay: cfg.batchDelay}, leases: newLeaseTable()}
 	if err := guard(func() error {
 		return db.Update(func(tx *bolt.Tx) error {
 			if err := initialize(tx); err != nil {
@@ -237,9 +238,11 @@ func initialize(tx *bolt.Tx) error {
 	return nil
 }
 
-// recoverLeases makes every delivery that was in flight due again: its attempt may or may
-// not have reached the endpoint, and nobody is waiting for its answer any more. They keep
-// their NextAttemptAt, which is in the past, so they come first.
+// recoverLeases clears the leases that earlier versions of this package wrote to the file
+// (this one keeps them in memory, see leaseTable): every delivery that was in flight is
+// due again, as its attempt may or may not have reached the endpoint, and nobody is
+// waiting for its answer any more. They keep their NextAttemptAt, which is in the past,
+// so they come first.
 func recoverLeases(t *txn) error {
 	var ids []string
 	_ = t.leases.ForEach(func(k, _ []byte) error {

@@ -241,25 +241,6 @@ func (t *txn) countsOf(sub string) (pending, held int64) {
 	return counter(v, 0), counter(v, 1)
 }
 
-// inFlight is the number of a subscription's deliveries leased until after now: those
-// leased, less those whose lease has run out (a walk over these only, which are due).
-func (t *txn) inFlight(sub string, now time.Time) int {
-	n := counter(t.counts.Get([]byte(sub)), 2)
-	if n == 0 {
-		return 0
-	}
-	prefix := pfx(sub)
-	nowKey := tkey(now)
-	c := t.leases.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && n > 0; k, _ = c.Next() {
-		if bytes.Compare(k[len(prefix):len(prefix)+8], nowKey) > 0 {
-			break
-		}
-		n--
-	}
-	return int(n)
-}
-
 // counter reads the i-th big-endian int64 of v (0 when v is short).
 func counter(v []byte, i int) int64 {
 	if len(v) < 8*(i+1) {

@@ -178,6 +178,13 @@ type dlvRecord struct {
 	Seq uint64 `json:"seq"`
 }
 
+// clone returns a copy that shares nothing a change of it could reach.
+func (r *dlvRecord) clone() *dlvRecord {
+	c := *r
+	c.Delivery = r.Delivery.Clone()
+	return &c
+}
+
 // eventHeader is an event without its data, which is stored after it byte for byte.
 type eventHeader struct {
 	ID         string    `json:"id"`
@@ -225,6 +232,13 @@ type txn struct {
 	figCache map[figKey]*cachedFigures
 	// subCache holds the subscriptions read or written in this transaction, decoded once.
 	subCache map[string]*subRecord
+
+	// leaseTab is the store's lease table, set only in transactions whose caller holds its
+	// lock (claims and Store.exclusive); afterCommit are the changes to it that such a
+	// transaction makes once it has committed.
+	leaseTab    *leaseTable
+	afterCommit []func(*leaseTable)
+	dropped     map[string]bool // leases dropped by this transaction
 }
 
 type figKey struct {
@@ -386,6 +400,11 @@ func (t *txn) delivery(id string) (*dlvRecord, error) {
 	if raw == nil {
 		return nil, nil
 	}
+	return decodeDelivery(id, raw)
+}
+
+// decodeDelivery decodes the record of delivery id.
+func decodeDelivery(id string, raw []byte) (*dlvRecord, error) {
 	var r dlvRecord
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("storebolt: delivery %q: corrupt record: %w", id, err)

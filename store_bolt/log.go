@@ -26,6 +26,9 @@ func (s *Store) Delivery(ctx context.Context, id string) (store.Delivery, error)
 		out = r.Delivery
 		return nil
 	})
+	if err == nil && out.State == store.DeliveryPending {
+		out.LeasedUntil = s.leases.leasedUntil(id)
+	}
 	return out, err
 }
 
@@ -89,6 +92,7 @@ func (s *Store) Deliveries(ctx context.Context, q store.DeliveryQuery) ([]store.
 	if err != nil {
 		return nil, err
 	}
+	s.leases.overlay(out)
 	return out, nil
 }
 

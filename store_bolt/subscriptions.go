@@ -62,7 +62,7 @@ func (s *Store) Subscription(ctx context.Context, id string) (store.Subscription
 func (s *Store) UpdateSubscription(ctx context.Context, id string, now time.Time, fn func(*store.Subscription) error) (store.Subscription, error) {
 	var out store.Subscription
 	var fnErr error
-	err := s.update(ctx, func(t *txn) error {
+	err := s.exclusive(ctx, func(t *txn) error {
 		fnErr = nil
 		r, err := t.sub(id)
 		if err != nil {
@@ -123,11 +123,10 @@ func (t *txn) statusChanged(r *subRecord, now time.Time) error {
 	}
 	state := store.InactiveState(r.WhileInactive)
 	for _, id := range t.openIDs(r.ID, openPending) {
-		if err := t.update(id, func(d *dlvRecord) {
-			if d.LeasedUntil.IsZero() {
-				setState(d, state, now)
-			}
-		}); err != nil {
+		if t.leaseOf(id) != nil {
+			continue // settled by its RecordAttempt, or by a claim once its lease runs out
+		}
+		if err := t.update(id, func(d *dlvRecord) { setState(d, state, now) }); err != nil {
 			return err
 		}
 	}
@@ -147,7 +146,7 @@ func (t *txn) openIDs(sub string, state byte) []string {
 
 // DeleteSubscription implements store.Store.
 func (s *Store) DeleteSubscription(ctx context.Context, id string, now time.Time) error {
-	return s.update(ctx, func(t *txn) error {
+	return s.exclusive(ctx, func(t *txn) error {
 		r, err := t.sub(id)
 		if err != nil {
 			return err
@@ -164,6 +163,9 @@ func (s *Store) DeleteSubscription(ctx context.Context, id string, now time.Time
 func (t *txn) deleteSub(r *subRecord, now time.Time) error {
 	ids := append(t.openIDs(r.ID, openPending), t.openIDs(r.ID, openHeld)...)
 	for _, id := range ids {
+		if t.leaseOf(id) != nil {
+			t.dropLease(id) // cancelled: its attempt's record keeps that state
+		}
 		if err := t.update(id, func(d *dlvRecord) { setState(d, store.DeliveryCancelled, now) }); err != nil {
 			return err
 		}
