@@ -74,6 +74,7 @@ type Store struct {
 	cfg    config
 	commit *committer    // group commit of InsertEvent and RecordAttempt
 	leases *leaseTable   // the deliveries in flight
+	dec    *decoders     // records decoded lately
 	stop   chan struct{} // closed by Close; nil without retention
 	done   chan struct{} // closed when the pruning goroutine has returned
 
@@ -114,7 +115,8 @@ func Open(path string, opts ...Option) (*Store, error) {
 	// Opened without syncing the free list so that bbolt did not rebuild it yet; the first
 	// write rebuilds it (from pages checked above) and, unless asked otherwise, writes it.
 	db.NoFreelistSync = cfg.noFreelistSync
-	s := &Store{db: db, cfg: cfg, commit: &committer{db: db, delay: cfg.batchDelay}, leases: newLeaseTable()}
+	dec := new(decoders)
+	s := &Store{db: db, cfg: cfg, commit: &committer{db: db, delay: cfg.batchDelay, dec: dec}, leases: newLeaseTable(), dec: dec}
 	if err := guard(func() error {
 		return db.Update(func(tx *bolt.Tx) error {
 			if err := initialize(tx); err != nil {
@@ -245,7 +247,7 @@ func initialize(tx *bolt.Tx) error {
 // so they come first.
 func recoverLeases(t *txn) error {
 	var ids []string
-	_ = t.leases.ForEach(func(k, _ []byte) error {
+	_ = t.leases().ForEach(func(k, _ []byte) error {
 		_, rest, ok := splitPfx(k)
 		if ok && len(rest) > 8 {
 			ids = append(ids, string(rest[8:]))
@@ -292,7 +294,7 @@ func (s *Store) view(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.run(func() error { return s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
+	return wrap(s.run(func() error { return s.db.View(func(tx *bolt.Tx) error { return fn(s.txn(tx)) }) }))
 }
 
 func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
@@ -302,7 +304,7 @@ func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
 	return wrap(s.run(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			s.commit.counted(tx)
-			t := newTxn(tx)
+			t := s.txn(tx)
 			if err := fn(t); err != nil {
 				return err
 			}
@@ -320,6 +322,13 @@ func (s *Store) batch(ctx context.Context, fn func(t *txn) error) error {
 		return err
 	}
 	return wrap(s.run(func() error { return s.commit.do(fn) }))
+}
+
+// txn is newTxn with the store's decode caches.
+func (s *Store) txn(tx *bolt.Tx) *txn {
+	t := newTxn(tx)
+	t.dec = s.dec
+	return t
 }
 
 func wrap(err error) error {

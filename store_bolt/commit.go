@@ -25,6 +25,7 @@ const maxBatch = 1000
 type committer struct {
 	db    *bolt.DB
 	delay time.Duration // how long a call to an idle committer waits for company
+	dec   *decoders     // the store's decode caches
 
 	mu    sync.Mutex
 	queue []call
@@ -78,6 +79,7 @@ func (c *committer) do(fn func(*txn) error) error {
 		err = c.db.Update(func(tx *bolt.Tx) error {
 			c.counted(tx)
 			t := newTxn(tx)
+			t.dec = c.dec
 			if err := fn(t); err != nil {
 				return err
 			}
@@ -124,6 +126,7 @@ func (c *committer) commit(calls []call) {
 		err := c.update(func(tx *bolt.Tx) error {
 			c.counted(tx)
 			t := newTxn(tx) // one for all: the figures they change are written once
+			t.dec = c.dec
 			for i, cl := range calls {
 				if err := safely(cl.fn, t); err != nil {
 					failed = i

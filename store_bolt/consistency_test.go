@@ -135,7 +135,7 @@ func verifyIndexes(t *testing.T, s *Store, step int) {
 		type counts struct{ pending, held, leased, fin int64 }
 		wantCounts := make(map[string]*counts)
 		firstQueue := make(map[string][]byte)
-		err := tt.dlvs.ForEach(func(k, v []byte) error {
+		err := tt.dlvs().ForEach(func(k, v []byte) error {
 			var r dlvRecord
 			require.NoError(t, json.Unmarshal(v, &r))
 			keys := keysOf(&r)
@@ -184,17 +184,17 @@ func verifyIndexes(t *testing.T, s *Store, step int) {
 			wantDue[string(dueSubKey(sub, q))] = true
 		}
 		gotDue := make(map[string]bool)
-		require.NoError(t, tt.dueSubs.ForEach(func(k, _ []byte) error {
+		require.NoError(t, tt.dueSubs().ForEach(func(k, _ []byte) error {
 			gotDue[string(k)] = true
 			return nil
 		}))
 		require.Equal(t, wantDue, gotDue, "step %d: due_subs", step)
 		for sub, c := range wantCounts {
-			if tt.subs.Get([]byte(sub)) != nil {
+			if tt.subs().Get([]byte(sub)) != nil {
 				p, h := tt.countsOf(sub)
-				require.Equal(t, [3]int64{c.pending, c.held, c.leased}, [3]int64{p, h, counter(tt.counts.Get([]byte(sub)), 2)}, "step %d: counts of %s", step, sub)
+				require.Equal(t, [3]int64{c.pending, c.held, c.leased}, [3]int64{p, h, counter(tt.counts().Get([]byte(sub)), 2)}, "step %d: counts of %s", step, sub)
 			}
-			require.Equal(t, c.fin, counter(tt.finCounts.Get([]byte(sub)), 0), "step %d: finished of %s", step, sub)
+			require.Equal(t, c.fin, counter(tt.finCounts().Get([]byte(sub)), 0), "step %d: finished of %s", step, sub)
 		}
 		return nil
 	}))

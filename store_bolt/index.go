@@ -34,8 +34,8 @@ type indexKeys [nIndexes][]byte
 
 func (t *txn) indexBucket(i int) *bolt.Bucket {
 	return [nIndexes]*bolt.Bucket{
-		t.queue, t.leases, t.open, t.done, t.doneSub, t.log, t.logWs, t.logSub, t.logEvent,
-		t.logState, t.logWsState, t.logSubState,
+		t.queue(), t.leases(), t.open(), t.done(), t.doneSub(), t.log(), t.logWs(), t.logSub(), t.logEvent(),
+		t.logState(), t.logWsState(), t.logSubState(),
 	}[i]
 }
 
@@ -157,7 +157,7 @@ func (t *txn) save(prev, next *dlvRecord) error {
 		}
 	}
 	if dl := leased(next) - leased(prev); dl != 0 {
-		if err := addCounter(t.counts, []byte(sub), 2, dl); err != nil {
+		if err := addCounter(t.counts(), []byte(sub), 2, dl); err != nil {
 			return err
 		}
 	}
@@ -178,25 +178,25 @@ func (t *txn) save(prev, next *dlvRecord) error {
 		if err := t.addCounts(sub, dp, dh); err != nil {
 			return err
 		}
-		if err := addCounter(t.finCounts, []byte(sub), 0, df); err != nil {
+		if err := addCounter(t.finCounts(), []byte(sub), 0, df); err != nil {
 			return err
 		}
 	}
 	if next == nil {
-		return t.dlvs.Delete([]byte(id))
+		return t.dlvs().Delete([]byte(id))
 	}
 	raw, err := json.Marshal(next)
 	if err != nil {
 		return fmt.Errorf("storebolt: delivery %q: %w", id, err)
 	}
-	return t.dlvs.Put([]byte(id), raw)
+	return t.dlvs().Put([]byte(id), raw)
 }
 
 // firstQueued returns a copy of the first queue key of a subscription: its delivery due
 // first. nil when none is pending.
 func (t *txn) firstQueued(sub string) []byte {
 	prefix := pfx(sub)
-	k, _ := t.queue.Cursor().Seek(prefix)
+	k, _ := t.queue().Cursor().Seek(prefix)
 	if k == nil || !bytes.HasPrefix(k, prefix) {
 		return nil
 	}
@@ -217,27 +217,27 @@ func (t *txn) moveDueSub(sub string, before, after []byte) error {
 		return nil
 	}
 	if before != nil {
-		if err := t.dueSubs.Delete(dueSubKey(sub, before)); err != nil {
+		if err := t.dueSubs().Delete(dueSubKey(sub, before)); err != nil {
 			return err
 		}
 	}
 	if after != nil {
-		return t.dueSubs.Put(dueSubKey(sub, after), empty)
+		return t.dueSubs().Put(dueSubKey(sub, after), empty)
 	}
 	return nil
 }
 
 // addCounts adds to a subscription's pending and held counters.
 func (t *txn) addCounts(sub string, pending, held int64) error {
-	if err := addCounter(t.counts, []byte(sub), 0, pending); err != nil {
+	if err := addCounter(t.counts(), []byte(sub), 0, pending); err != nil {
 		return err
 	}
-	return addCounter(t.counts, []byte(sub), 1, held)
+	return addCounter(t.counts(), []byte(sub), 1, held)
 }
 
 // countsOf returns a subscription's pending and held counters.
 func (t *txn) countsOf(sub string) (pending, held int64) {
-	v := t.counts.Get([]byte(sub))
+	v := t.counts().Get([]byte(sub))
 	return counter(v, 0), counter(v, 1)
 }
 

@@ -77,16 +77,23 @@ var (
 	bFinCounts   = []byte("fin_counts")
 	bFigures     = []byte("figures")
 
-	allBuckets = [][]byte{
+	// allBuckets are the buckets in the order of txn's accessors (see bucket).
+	allBuckets = [nBuckets][]byte{
 		bMeta, bSubs, bSubsSeq, bWsSubs, bPatterns, bWsFigures, bEvents, bBare, bDlvs, bQueue,
 		bDueSubs, bLeases, bOpen, bDone, bDoneSub, bLog, bLogWs, bLogSub, bLogEvent, bLogState,
 		bLogWsState, bLogSubState, bCounts, bFinCounts, bFigures,
 	}
 
+	// appendOnly marks dlvs, done_sub and log (see appendFill).
+	appendOnly = [nBuckets]bool{8: true, 14: true, 15: true}
+
 	keyMagic   = []byte("magic")
 	keyVersion = []byte("version")
 	keyFigures = []byte("figures")
 )
+
+// nBuckets is the number of buckets of the layout.
+const nBuckets = 25
 
 const (
 	// magic marks a file as this package's.
@@ -221,11 +228,8 @@ func decodeEvent(b []byte) (store.Event, error) {
 
 // txn is a transaction with this layout's buckets at hand.
 type txn struct {
-	tx                                                         *bolt.Tx
-	meta, subs, subsSeq, wsSubs, patterns, wsFigures           *bolt.Bucket
-	events, bare, dlvs, queue, dueSubs, leases, open           *bolt.Bucket
-	done, doneSub, log, logWs, logSub, logEvent                *bolt.Bucket
-	logState, logWsState, logSubState, counts, finCounts, figs *bolt.Bucket
+	tx *bolt.Tx
+	bk [nBuckets]*bolt.Bucket // see bucket
 
 	// figCache holds the figures read in this transaction, decoded once however many
 	// attempts of it change them, and written once by flush.
@@ -239,6 +243,8 @@ type txn struct {
 	leaseTab    *leaseTable
 	afterCommit []func(*leaseTable)
 	dropped     map[string]bool // leases dropped by this transaction
+
+	dec *decoders // the store's decode caches; nil decodes every time
 }
 
 type figKey struct {
@@ -257,14 +263,17 @@ func (t *txn) figures(b *bolt.Bucket, key []byte, changed bool) (*store.Figures,
 	k := figKey{b, string(key)}
 	c := t.figCache[k]
 	if c == nil {
-		f, err := figuresOf(b, key)
+		f, err := t.figuresOf(b, key)
 		if err != nil {
 			return nil, err
 		}
 		if t.figCache == nil {
 			t.figCache = make(map[figKey]*cachedFigures)
 		}
-		c = &cachedFigures{f: f}
+		c = &cachedFigures{f: *f}
+		if t.tx.Writable() {
+			c.f = cloneFigures(f) // the shared one stays as it is
+		}
 		t.figCache[k] = c
 	}
 	c.dirty = c.dirty || changed
@@ -282,9 +291,15 @@ func (t *txn) forgetFigures(b *bolt.Bucket, key []byte) error {
 func (t *txn) flush() error {
 	for k, c := range t.figCache {
 		if c.dirty {
-			if err := putFigures(k.b, []byte(k.key), c.f); err != nil {
+			raw, err := json.Marshal(c.f)
+			if err != nil {
 				return err
 			}
+			if err := k.b.Put([]byte(k.key), raw); err != nil {
+				return err
+			}
+			f := cloneFigures(&c.f)
+			t.dec.figures.put(t.figCacheKey(k.b, []byte(k.key)), raw, &f)
 			c.dirty = false
 		}
 	}
@@ -297,26 +312,48 @@ func (t *txn) flush() error {
 // times) keep bbolt's default, which suits them better.
 const appendFill = 0.9
 
-func newTxn(tx *bolt.Tx) *txn {
-	b := tx.Bucket
-	t := &txn{
-		tx: tx, meta: b(bMeta), subs: b(bSubs), subsSeq: b(bSubsSeq), wsSubs: b(bWsSubs),
-		patterns: b(bPatterns), wsFigures: b(bWsFigures), events: b(bEvents), bare: b(bBare),
-		dlvs: b(bDlvs), queue: b(bQueue), dueSubs: b(bDueSubs), leases: b(bLeases),
-		open: b(bOpen), done: b(bDone), doneSub: b(bDoneSub), log: b(bLog), logWs: b(bLogWs),
-		logSub: b(bLogSub), logEvent: b(bLogEvent), logState: b(bLogState),
-		logWsState: b(bLogWsState), logSubState: b(bLogSubState), counts: b(bCounts),
-		finCounts: b(bFinCounts), figs: b(bFigures),
+func newTxn(tx *bolt.Tx) *txn { return &txn{tx: tx} }
+
+// bucket returns the i-th of allBuckets, looked up at its first use in the transaction
+// (a claim uses 6 of the 25).
+func (t *txn) bucket(i int) *bolt.Bucket {
+	if b := t.bk[i]; b != nil {
+		return b
 	}
-	if tx.Writable() && t.dlvs != nil {
-		for _, b := range []*bolt.Bucket{t.dlvs, t.doneSub, t.log} {
-			if b != nil {
-				b.FillPercent = appendFill
-			}
-		}
+	b := t.tx.Bucket(allBuckets[i])
+	if b != nil && t.tx.Writable() && appendOnly[i] {
+		b.FillPercent = appendFill
 	}
-	return t
+	t.bk[i] = b
+	return b
 }
+
+// The buckets, by their index in allBuckets.
+func (t *txn) meta() *bolt.Bucket        { return t.bucket(0) }
+func (t *txn) subs() *bolt.Bucket        { return t.bucket(1) }
+func (t *txn) subsSeq() *bolt.Bucket     { return t.bucket(2) }
+func (t *txn) wsSubs() *bolt.Bucket      { return t.bucket(3) }
+func (t *txn) patterns() *bolt.Bucket    { return t.bucket(4) }
+func (t *txn) wsFigures() *bolt.Bucket   { return t.bucket(5) }
+func (t *txn) events() *bolt.Bucket      { return t.bucket(6) }
+func (t *txn) bare() *bolt.Bucket        { return t.bucket(7) }
+func (t *txn) dlvs() *bolt.Bucket        { return t.bucket(8) }
+func (t *txn) queue() *bolt.Bucket       { return t.bucket(9) }
+func (t *txn) dueSubs() *bolt.Bucket     { return t.bucket(10) }
+func (t *txn) leases() *bolt.Bucket      { return t.bucket(11) }
+func (t *txn) open() *bolt.Bucket        { return t.bucket(12) }
+func (t *txn) done() *bolt.Bucket        { return t.bucket(13) }
+func (t *txn) doneSub() *bolt.Bucket     { return t.bucket(14) }
+func (t *txn) log() *bolt.Bucket         { return t.bucket(15) }
+func (t *txn) logWs() *bolt.Bucket       { return t.bucket(16) }
+func (t *txn) logSub() *bolt.Bucket      { return t.bucket(17) }
+func (t *txn) logEvent() *bolt.Bucket    { return t.bucket(18) }
+func (t *txn) logState() *bolt.Bucket    { return t.bucket(19) }
+func (t *txn) logWsState() *bolt.Bucket  { return t.bucket(20) }
+func (t *txn) logSubState() *bolt.Bucket { return t.bucket(21) }
+func (t *txn) counts() *bolt.Bucket      { return t.bucket(22) }
+func (t *txn) finCounts() *bolt.Bucket   { return t.bucket(23) }
+func (t *txn) figs() *bolt.Bucket        { return t.bucket(24) }
 
 // sub returns the subscription with that ID, nil if there is none. Within a transaction
 // it is decoded once: a change to it must be stored with putSub.
@@ -324,13 +361,20 @@ func (t *txn) sub(id string) (*subRecord, error) {
 	if r, ok := t.subCache[id]; ok {
 		return r, nil
 	}
-	raw := t.subs.Get([]byte(id))
+	raw := t.subs().Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
-	r := new(subRecord)
-	if err := json.Unmarshal(raw, r); err != nil {
-		return nil, fmt.Errorf("storebolt: subscription %q: %w", id, corrupt("%v", err))
+	r, ok := t.decSubs().get(id, raw)
+	if !ok {
+		r = new(subRecord)
+		if err := json.Unmarshal(raw, r); err != nil {
+			return nil, fmt.Errorf("storebolt: subscription %q: %w", id, corrupt("%v", err))
+		}
+		t.decSubs().put(id, raw, r)
+	}
+	if t.tx.Writable() {
+		r = cloneSub(r) // the shared one stays as it is
 	}
 	t.cacheSub(r)
 	return r, nil
@@ -349,13 +393,13 @@ func (t *txn) putSub(r *subRecord) error {
 		return fmt.Errorf("storebolt: subscription %q: %w", r.ID, err)
 	}
 	t.cacheSub(r)
-	return t.subs.Put([]byte(r.ID), raw)
+	return t.subs().Put([]byte(r.ID), raw)
 }
 
 // deleteSubRecord removes a subscription's record.
 func (t *txn) deleteSubRecord(id string) error {
 	delete(t.subCache, id)
-	return t.subs.Delete([]byte(id))
+	return t.subs().Delete([]byte(id))
 }
 
 // patternValue is what the patterns index keeps of a subscription: what InsertEvent
@@ -379,7 +423,7 @@ func patternKey(r *subRecord, pattern string) []byte {
 func (t *txn) putPatterns(r *subRecord) error {
 	v := patternValue(r)
 	for _, p := range r.Events {
-		if err := t.patterns.Put(patternKey(r, p), v); err != nil {
+		if err := t.patterns().Put(patternKey(r, p), v); err != nil {
 			return err
 		}
 	}
@@ -388,7 +432,7 @@ func (t *txn) putPatterns(r *subRecord) error {
 
 func (t *txn) deletePatterns(r *subRecord) error {
 	for _, p := range r.Events {
-		if err := t.patterns.Delete(patternKey(r, p)); err != nil {
+		if err := t.patterns().Delete(patternKey(r, p)); err != nil {
 			return err
 		}
 	}
@@ -396,7 +440,7 @@ func (t *txn) deletePatterns(r *subRecord) error {
 }
 
 func (t *txn) delivery(id string) (*dlvRecord, error) {
-	raw := t.dlvs.Get([]byte(id))
+	raw := t.dlvs().Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
@@ -413,7 +457,7 @@ func decodeDelivery(id string, raw []byte) (*dlvRecord, error) {
 }
 
 func (t *txn) event(id string) (*store.Event, error) {
-	raw := t.events.Get([]byte(id))
+	raw := t.events().Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
@@ -424,25 +468,49 @@ func (t *txn) event(id string) (*store.Event, error) {
 	return &ev, nil
 }
 
-// figuresOf reads the figures kept under key in b (zero figures when there are none).
-func figuresOf(b *bolt.Bucket, key []byte) (store.Figures, error) {
-	var f store.Figures
+// figuresOf reads the figures kept under key in b (zero figures when there are none). The
+// answer may be shared with the decode cache: it must not be changed.
+func (t *txn) figuresOf(b *bolt.Bucket, key []byte) (*store.Figures, error) {
 	raw := b.Get(key)
 	if raw == nil {
+		return &store.Figures{}, nil
+	}
+	ck := t.figCacheKey(b, key)
+	if f, ok := t.decFigures().get(ck, raw); ok {
 		return f, nil
 	}
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return f, fmt.Errorf("storebolt: figures %q: corrupt record: %w", key, err)
+	f := new(store.Figures)
+	if err := json.Unmarshal(raw, f); err != nil {
+		return nil, fmt.Errorf("storebolt: figures %q: corrupt record: %w", key, err)
 	}
+	t.decFigures().put(ck, raw, f)
 	return f, nil
 }
 
-func putFigures(b *bolt.Bucket, key []byte, f store.Figures) error {
-	raw, err := json.Marshal(f)
-	if err != nil {
-		return err
+// figCacheKey is the decode cache's key of the figures under key in b.
+func (t *txn) figCacheKey(b *bolt.Bucket, key []byte) string {
+	tag := byte('s') // per subscription
+	switch b {
+	case t.meta():
+		tag = 'o' // overall
+	case t.wsFigures():
+		tag = 'w' // per workspace
 	}
-	return b.Put(key, raw)
+	return string(append([]byte{tag}, key...))
+}
+
+func (t *txn) decSubs() *decodeCache[*subRecord] {
+	if t.dec == nil {
+		return nil
+	}
+	return &t.dec.subs
+}
+
+func (t *txn) decFigures() *decodeCache[*store.Figures] {
+	if t.dec == nil {
+		return nil
+	}
+	return &t.dec.figures
 }
 
 // hasPrefix reports whether some key of b starts with prefix.

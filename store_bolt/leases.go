@@ -181,7 +181,7 @@ type queueWalk struct {
 }
 
 func (t *txn) queueWalk(sub string) *queueWalk {
-	w := &queueWalk{lt: t.leaseTab, prefix: pfx(sub), c: t.queue.Cursor()}
+	w := &queueWalk{lt: t.leaseTab, prefix: pfx(sub), c: t.queue().Cursor()}
 	if w.lt != nil {
 		w.ls = w.lt.bySub[sub]
 	}
@@ -249,7 +249,7 @@ type subDue struct {
 }
 
 func (t *txn) dueWalk() *dueWalk {
-	w := &dueWalk{t: t, c: t.dueSubs.Cursor()}
+	w := &dueWalk{t: t, c: t.dueSubs().Cursor()}
 	w.k, _ = w.c.First()
 	return w
 }

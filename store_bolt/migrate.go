@@ -37,12 +37,12 @@ func migrate(tx *bolt.Tx) error {
 	t := newTxn(tx)
 
 	// Subscriptions: the workspace listing and the fan-out index.
-	err := t.subs.ForEach(func(k, v []byte) error {
+	err := t.subs().ForEach(func(k, v []byte) error {
 		var r subRecord
 		if err := json.Unmarshal(v, &r); err != nil {
 			return corrupt("subscription %q: %v", k, err)
 		}
-		if err := t.wsSubs.Put(cat(pfx(r.Workspace), u64(r.Seq)), []byte(r.ID)); err != nil {
+		if err := t.wsSubs().Put(cat(pfx(r.Workspace), u64(r.Seq)), []byte(r.ID)); err != nil {
 			return err
 		}
 		return t.putPatterns(&r)
@@ -52,8 +52,8 @@ func migrate(tx *bolt.Tx) error {
 	}
 
 	// The default workspace's figures are the overall ones.
-	if raw := t.meta.Get(keyFigures); raw != nil {
-		if err := t.wsFigures.Put(pfx(""), raw); err != nil {
+	if raw := t.meta().Get(keyFigures); raw != nil {
+		if err := t.wsFigures().Put(pfx(""), raw); err != nil {
 			return err
 		}
 	}
@@ -61,7 +61,7 @@ func migrate(tx *bolt.Tx) error {
 	// Deliveries: the queue and the log indexes; leases are dropped.
 	var unleased []*dlvRecord
 	pendingSubs := make(map[string]bool)
-	err = t.dlvs.ForEach(func(k, v []byte) error {
+	err = t.dlvs().ForEach(func(k, v []byte) error {
 		r := new(dlvRecord)
 		if err := json.Unmarshal(v, r); err != nil {
 			return corrupt("delivery %q: %v", k, err)
@@ -96,7 +96,7 @@ func migrate(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		if err := t.dlvs.Put([]byte(r.ID), raw); err != nil {
+		if err := t.dlvs().Put([]byte(r.ID), raw); err != nil {
 			return err
 		}
 	}
@@ -105,5 +105,5 @@ func migrate(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	return t.meta.Put(keyVersion, u64(formatVersion))
+	return t.meta().Put(keyVersion, u64(formatVersion))
 }

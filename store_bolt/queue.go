@@ -30,7 +30,7 @@ func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.C
 	s.leases.mu.Lock()
 	err := wrap(s.run(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
-			t := newTxn(tx)
+			t := s.txn(tx)
 			t.leaseTab = s.leases
 			cl.t = t
 			return cl.claim()
@@ -136,7 +136,7 @@ func (cl *claimer) visit(subID string, first time.Time, claim bool) (done bool, 
 		}
 		take = append(take, e)
 	}
-	f, err := t.figures(t.figs, []byte(subID), false)
+	f, err := t.figures(t.figs(), []byte(subID), false)
 	if err != nil {
 		return false, err
 	}
@@ -156,7 +156,7 @@ func (cl *claimer) visit(subID string, first time.Time, claim bool) (done bool, 
 // and the lease for the table.
 func (cl *claimer) lease(e qentry, sub *subRecord, run store.FailureRun) error {
 	t, id := cl.t, e.id
-	raw := t.dlvs.Get([]byte(id))
+	raw := t.dlvs().Get([]byte(id))
 	if raw == nil && e.lease == nil {
 		return fmt.Errorf("storebolt: queued delivery %q: %w", id, store.ErrNotFound)
 	}
@@ -256,7 +256,7 @@ func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (sto
 	var missing bool
 	record := func(t *txn) error {
 		out, missing = store.Delivery{}, false
-		raw := t.dlvs.Get([]byte(id))
+		raw := t.dlvs().Get([]byte(id))
 		if raw == nil {
 			// Not an error of the transaction: the others in the batch go on.
 			missing = true
@@ -340,14 +340,14 @@ func (t *txn) recordAttempt(r *dlvRecord, rec store.AttemptRecord) error {
 	}
 	if !rec.Attempt.Test {
 		if sub != nil {
-			if err := t.observe(t.figs, []byte(sub.ID), rec.Attempt, ended); err != nil {
+			if err := t.observe(t.figs(), []byte(sub.ID), rec.Attempt, ended); err != nil {
 				return err
 			}
 		}
-		if err := t.observe(t.meta, keyFigures, rec.Attempt, ended); err != nil {
+		if err := t.observe(t.meta(), keyFigures, rec.Attempt, ended); err != nil {
 			return err
 		}
-		if err := t.observe(t.wsFigures, pfx(r.Workspace), rec.Attempt, ended); err != nil {
+		if err := t.observe(t.wsFigures(), pfx(r.Workspace), rec.Attempt, ended); err != nil {
 			return err
 		}
 	}

@@ -16,22 +16,22 @@ func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) 
 		return errors.New("storebolt: subscription has no ID")
 	}
 	return s.update(ctx, func(t *txn) error {
-		if t.subs.Get([]byte(sub.ID)) != nil {
+		if t.subs().Get([]byte(sub.ID)) != nil {
 			return fmt.Errorf("storebolt: subscription %q: %w", sub.ID, store.ErrConflict)
 		}
 		r := &subRecord{Subscription: sub.Clone()}
 		if r.Status == "" {
 			r.Status = store.StatusActive
 		}
-		seq, err := t.subsSeq.NextSequence()
+		seq, err := t.subsSeq().NextSequence()
 		if err != nil {
 			return err
 		}
 		r.Seq = seq
-		if err := t.subsSeq.Put(u64(seq), []byte(sub.ID)); err != nil {
+		if err := t.subsSeq().Put(u64(seq), []byte(sub.ID)); err != nil {
 			return err
 		}
-		if err := t.wsSubs.Put(cat(pfx(r.Workspace), u64(seq)), []byte(sub.ID)); err != nil {
+		if err := t.wsSubs().Put(cat(pfx(r.Workspace), u64(seq)), []byte(sub.ID)); err != nil {
 			return err
 		}
 		if err := t.putPatterns(r); err != nil {
@@ -52,7 +52,7 @@ func (s *Store) Subscription(ctx context.Context, id string) (store.Subscription
 		if r == nil {
 			return notFound("subscription", id)
 		}
-		out = r.Subscription
+		out = r.Subscription.Clone() // r is shared with the decode cache
 		return nil
 	})
 	return out, err
@@ -137,7 +137,7 @@ func (t *txn) statusChanged(r *subRecord, now time.Time) error {
 func (t *txn) openIDs(sub string, state byte) []string {
 	prefix := append(pfx(sub), state)
 	var ids []string
-	c := t.open.Cursor()
+	c := t.open().Cursor()
 	for k, _ := c.Seek(prefix); k != nil && len(k) >= len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
 		ids = append(ids, string(k[len(prefix)+8:]))
 	}
@@ -173,11 +173,11 @@ func (t *txn) deleteSub(r *subRecord, now time.Time) error {
 	key := []byte(r.ID)
 	for _, err := range []error{
 		t.deletePatterns(r),
-		t.subsSeq.Delete(u64(r.Seq)),
-		t.wsSubs.Delete(cat(pfx(r.Workspace), u64(r.Seq))),
+		t.subsSeq().Delete(u64(r.Seq)),
+		t.wsSubs().Delete(cat(pfx(r.Workspace), u64(r.Seq))),
 		t.deleteSubRecord(r.ID),
-		t.counts.Delete(key),
-		t.forgetFigures(t.figs, key),
+		t.counts().Delete(key),
+		t.forgetFigures(t.figs(), key),
 	} {
 		if err != nil {
 			return err
@@ -194,7 +194,7 @@ func (s *Store) Subscriptions(ctx context.Context, f store.SubscriptionFilter) (
 		out = out[:0]
 		return t.forEachSub(f.Workspace, func(r *subRecord) error {
 			if f.Match(r.Subscription) {
-				out = append(out, r.Subscription)
+				out = append(out, r.Subscription.Clone()) // r is shared with the decode cache
 			}
 			return nil
 		})
@@ -208,9 +208,9 @@ func (s *Store) Subscriptions(ctx context.Context, f store.SubscriptionFilter) (
 // forEachSub calls fn with each subscription of a workspace (every workspace's when
 // workspace is empty), oldest first.
 func (t *txn) forEachSub(workspace string, fn func(r *subRecord) error) error {
-	b, prefix := t.subsSeq, []byte(nil)
+	b, prefix := t.subsSeq(), []byte(nil)
 	if workspace != "" {
-		b, prefix = t.wsSubs, pfx(workspace)
+		b, prefix = t.wsSubs(), pfx(workspace)
 	}
 	c := b.Cursor()
 	for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
