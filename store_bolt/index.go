@@ -59,36 +59,87 @@ func stateByte(s store.DeliveryState) byte {
 // logKey is a delivery's place in the log: creation time, then the order it was stored.
 func logKey(r *dlvRecord) []byte { return cat(tkey(r.CreatedAt), u64(r.Seq)) }
 
-// keysOf returns the index keys of a delivery as it stands.
+// keysOf returns the index keys of a delivery as it stands, built in one buffer.
 func keysOf(r *dlvRecord) indexKeys {
 	var k indexKeys
-	id := []byte(r.ID)
-	seq := u64(r.Seq)
-	sub, ws, st := pfx(r.SubscriptionID), pfx(r.Workspace), []byte{stateByte(r.State)}
-	lk := logKey(r)
-	k[ixLog] = lk
-	k[ixLogWs] = cat(ws, lk)
-	k[ixLogSub] = cat(sub, lk)
-	k[ixLogEvent] = cat(pfx(r.EventID), lk)
-	k[ixLogState] = cat(st, lk)
-	k[ixLogWsState] = cat(ws, st, lk)
-	k[ixLogSubState] = cat(sub, st, lk)
+	n := 2*len(r.SubscriptionID) + len(r.Workspace) + len(r.EventID) + len(r.ID)
+	b := keyBuf(make([]byte, 0, 8*n+256))
+	st := stateByte(r.State)
+	logAt := func(parts ...func()) []byte {
+		i := len(b)
+		for _, p := range parts {
+			p()
+		}
+		b.time(r.CreatedAt)
+		b.u64(r.Seq)
+		return b.from(i)
+	}
+	sub := func() { b.pfx(r.SubscriptionID) }
+	ws := func() { b.pfx(r.Workspace) }
+	state := func() { b = append(b, st) }
+	k[ixLog] = logAt()
+	k[ixLogWs] = logAt(ws)
+	k[ixLogSub] = logAt(sub)
+	k[ixLogEvent] = logAt(func() { b.pfx(r.EventID) })
+	k[ixLogState] = logAt(state)
+	k[ixLogWsState] = logAt(ws, state)
+	k[ixLogSubState] = logAt(sub, state)
 	switch {
 	case r.State == store.DeliveryPending:
 		// The sequence breaks ties of due time in creation order (IDs made in the same
 		// millisecond sort at random), as the memory store does.
-		k[ixQueue] = cat(sub, tkey(dueAt(r)), seq, id)
+		i := len(b)
+		sub()
+		b.time(dueAt(r))
+		b.u64(r.Seq)
+		b = append(b, r.ID...)
+		k[ixQueue] = b.from(i)
 		if !r.LeasedUntil.IsZero() {
-			k[ixLease] = cat(sub, tkey(r.LeasedUntil), id)
+			i = len(b)
+			sub()
+			b.time(r.LeasedUntil)
+			b = append(b, r.ID...)
+			k[ixLease] = b.from(i)
 		}
-		k[ixOpen] = cat(sub, []byte{openPending}, tkey(r.CreatedAt), id)
+		k[ixOpen] = b.openKey(r, openPending)
 	case r.State == store.DeliveryHeld:
-		k[ixOpen] = cat(sub, []byte{openHeld}, tkey(r.CreatedAt), id)
+		k[ixOpen] = b.openKey(r, openHeld)
 	case r.State.Final():
-		k[ixDone] = cat(tkey(r.UpdatedAt), id)
-		k[ixDoneSub] = cat(sub, seq)
+		i := len(b)
+		b.time(r.UpdatedAt)
+		b = append(b, r.ID...)
+		k[ixDone] = b.from(i)
+		i = len(b)
+		sub()
+		b.u64(r.Seq)
+		k[ixDoneSub] = b.from(i)
 	}
 	return k
+}
+
+// keyBuf builds keys one after the other in one buffer. Each key is a slice of it whose
+// capacity ends with the key, so that nothing appended later can reach it (a buffer that
+// grows moves on, and the keys made before keep the old array).
+type keyBuf []byte
+
+func (b *keyBuf) pfx(id string) {
+	*b = binary.AppendUvarint(*b, uint64(len(id)))
+	*b = append(*b, id...)
+}
+
+func (b *keyBuf) time(t time.Time) { *b = appendTkey(*b, t) }
+func (b *keyBuf) u64(n uint64)     { *b = binary.BigEndian.AppendUint64(*b, n) }
+
+// from returns the key from i to the end.
+func (b *keyBuf) from(i int) []byte { return (*b)[i:len(*b):len(*b)] }
+
+func (b *keyBuf) openKey(r *dlvRecord, state byte) []byte {
+	i := len(*b)
+	b.pfx(r.SubscriptionID)
+	*b = append(*b, state)
+	b.time(r.CreatedAt)
+	*b = append(*b, r.ID...)
+	return b.from(i)
 }
 
 // valueIndexes are the indexes whose value is the delivery ID (the others end with it).

@@ -148,9 +148,12 @@ var (
 
 // tkey encodes t in 8 bytes that sort as t does. The zero time sorts first; times beyond
 // what int64 nanoseconds hold are clamped.
-func tkey(t time.Time) []byte {
+func tkey(t time.Time) []byte { return appendTkey(make([]byte, 0, 8), t) }
+
+// appendTkey appends tkey(t) to b.
+func appendTkey(b []byte, t time.Time) []byte {
 	if t.IsZero() {
-		return make([]byte, 8)
+		return append(b, 0, 0, 0, 0, 0, 0, 0, 0)
 	}
 	var n int64
 	switch {
@@ -161,7 +164,7 @@ func tkey(t time.Time) []byte {
 	default:
 		n = t.UnixNano()
 	}
-	return u64(uint64(n) ^ 1<<63)
+	return binary.BigEndian.AppendUint64(b, uint64(n)^1<<63)
 }
 
 // tdecode is the inverse of tkey.
