@@ -32,7 +32,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -91,8 +90,9 @@ var _ store.Store = (*Store)(nil)
 // damaged: Open checks every page of the file that is in use before it reads any (see
 // WithCheck), so a damaged file answers an error instead of crashing the process. It
 // never changes or wipes such a file. A file written by an earlier version of this
-// package is brought to the current format in one transaction, its contents in the
-// default workspace. Deliveries that were in flight when the file was last closed (a
+// package (formats 1 and 2) is brought to the current format in one transaction (a
+// format-1 file's contents in the default workspace); earlier versions then refuse it
+// with their ErrFormat. Deliveries that were in flight when the file was last closed (a
 // crash) are due again at once: leases are kept in memory only.
 func Open(path string, opts ...Option) (*Store, error) {
 	cfg := defaults()
@@ -118,12 +118,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	dec := new(decoders)
 	s := &Store{db: db, cfg: cfg, commit: &committer{db: db, delay: cfg.batchDelay, dec: dec}, leases: newLeaseTable(), dec: dec}
 	if err := guard(func() error {
-		return db.Update(func(tx *bolt.Tx) error {
-			if err := initialize(tx); err != nil {
-				return err
-			}
-			return recoverLeases(newTxn(tx))
-		})
+		return db.Update(initialize)
 	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("storebolt: open %s: %w", path, err)
@@ -199,7 +194,7 @@ func (s *Store) run(fn func() error) error {
 }
 
 // initialize checks the file's format, lays out a new file, and migrates a file of
-// format 1.
+// format 1 or 2.
 func initialize(tx *bolt.Tx) error {
 	meta := tx.Bucket(bMeta)
 	if meta == nil {
@@ -228,35 +223,18 @@ func initialize(tx *bolt.Tx) error {
 	v := meta.Get(keyVersion)
 	switch {
 	case len(v) == 8 && counter(v, 0) == 1:
-		return migrate(tx)
+		if err := migrate(tx); err != nil {
+			return err
+		}
+		return migrate2(tx)
+	case len(v) == 8 && counter(v, 0) == 2:
+		return migrate2(tx)
 	case len(v) != 8 || counter(v, 0) != formatVersion:
-		return fmt.Errorf("%w: format version %d, this package reads versions 1 and %d", ErrFormat, counter(v, 0), formatVersion)
+		return fmt.Errorf("%w: format version %d, this package reads versions 1 to %d", ErrFormat, counter(v, 0), formatVersion)
 	}
 	for _, name := range allBuckets {
 		if tx.Bucket(name) == nil {
 			return corrupt("bucket %q is missing", name)
-		}
-	}
-	return nil
-}
-
-// recoverLeases clears the leases that earlier versions of this package wrote to the file
-// (this one keeps them in memory, see leaseTable): every delivery that was in flight is
-// due again, as its attempt may or may not have reached the endpoint, and nobody is
-// waiting for its answer any more. They keep their NextAttemptAt, which is in the past,
-// so they come first.
-func recoverLeases(t *txn) error {
-	var ids []string
-	_ = t.leases().ForEach(func(k, _ []byte) error {
-		_, rest, ok := splitPfx(k)
-		if ok && len(rest) > 8 {
-			ids = append(ids, string(rest[8:]))
-		}
-		return nil
-	})
-	for _, id := range ids {
-		if err := t.update(id, func(r *dlvRecord) { r.LeasedUntil = time.Time{} }); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -16,7 +16,6 @@ import (
 // fields by keysOf; save moves the keys that changed.
 const (
 	ixQueue = iota
-	ixLease
 	ixOpen
 	ixDone
 	ixDoneSub
@@ -34,7 +33,7 @@ type indexKeys [nIndexes][]byte
 
 func (t *txn) indexBucket(i int) *bolt.Bucket {
 	return [nIndexes]*bolt.Bucket{
-		t.queue(), t.leases(), t.open(), t.done(), t.doneSub(), t.log(), t.logWs(), t.logSub(), t.logEvent(),
+		t.queue(), t.open(), t.done(), t.doneSub(), t.log(), t.logWs(), t.logSub(), t.logEvent(),
 		t.logState(), t.logWsState(), t.logSubState(),
 	}[i]
 }
@@ -78,29 +77,24 @@ func keysOf(r *dlvRecord) indexKeys {
 	ws := func() { b.pfx(r.Workspace) }
 	state := func() { b = append(b, st) }
 	k[ixLog] = logAt()
-	k[ixLogWs] = logAt(ws)
 	k[ixLogSub] = logAt(sub)
 	k[ixLogEvent] = logAt(func() { b.pfx(r.EventID) })
 	k[ixLogState] = logAt(state)
-	k[ixLogWsState] = logAt(ws, state)
 	k[ixLogSubState] = logAt(sub, state)
+	if r.Workspace != "" { // see the layout: nothing reads the default workspace's
+		k[ixLogWs] = logAt(ws)
+		k[ixLogWsState] = logAt(ws, state)
+	}
 	switch {
 	case r.State == store.DeliveryPending:
 		// The sequence breaks ties of due time in creation order (IDs made in the same
 		// millisecond sort at random), as the memory store does.
 		i := len(b)
 		sub()
-		b.time(dueAt(r))
+		b.time(r.NextAttemptAt)
 		b.u64(r.Seq)
 		b = append(b, r.ID...)
 		k[ixQueue] = b.from(i)
-		if !r.LeasedUntil.IsZero() {
-			i = len(b)
-			sub()
-			b.time(r.LeasedUntil)
-			b = append(b, r.ID...)
-			k[ixLease] = b.from(i)
-		}
 		k[ixOpen] = b.openKey(r, openPending)
 	case r.State == store.DeliveryHeld:
 		k[ixOpen] = b.openKey(r, openHeld)
@@ -148,22 +142,6 @@ var valueIndexes = [nIndexes]bool{
 	ixLogState: true, ixLogWsState: true, ixLogSubState: true,
 }
 
-// dueAt is when a pending delivery is next due: its lease end while in flight.
-func dueAt(r *dlvRecord) time.Time {
-	if !r.LeasedUntil.IsZero() {
-		return r.LeasedUntil
-	}
-	return r.NextAttemptAt
-}
-
-// leased is 1 for a pending delivery in flight, else 0.
-func leased(r *dlvRecord) int64 {
-	if r != nil && r.State == store.DeliveryPending && !r.LeasedUntil.IsZero() {
-		return 1
-	}
-	return 0
-}
-
 // save stores next in place of prev: the record, the index keys that changed, the
 // subscription's place in due_subs, and the queue counters. prev nil creates the
 // delivery, next nil removes it.
@@ -204,11 +182,6 @@ func (t *txn) save(prev, next *dlvRecord) error {
 	}
 	if queueMoves {
 		if err := t.moveDueSub(sub, firstBefore, t.firstQueued(sub)); err != nil {
-			return err
-		}
-	}
-	if dl := leased(next) - leased(prev); dl != 0 {
-		if err := addCounter(t.counts(), []byte(sub), 2, dl); err != nil {
 			return err
 		}
 	}

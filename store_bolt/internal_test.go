@@ -61,7 +61,7 @@ func TestKeysOf(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, r := range []dlvRecord{
 		{Seq: 7, Delivery: store.Delivery{ID: "dlv_1", Workspace: "shop", EventID: "evt_1", SubscriptionID: "sub_1", State: store.DeliveryPending, NextAttemptAt: at, CreatedAt: at}},
-		{Seq: 8, Delivery: store.Delivery{ID: "dlv_2", EventID: "evt_2", SubscriptionID: "sub_2", State: store.DeliveryPending, NextAttemptAt: at, LeasedUntil: at.Add(time.Hour), CreatedAt: at}},
+		{Seq: 8, Delivery: store.Delivery{ID: "dlv_2", EventID: "evt_2", SubscriptionID: "sub_2", State: store.DeliveryPending, NextAttemptAt: at.Add(time.Hour), CreatedAt: at}},
 		{Seq: 9, Delivery: store.Delivery{ID: "dlv_3", Workspace: "w", EventID: "e", SubscriptionID: "s", State: store.DeliveryHeld, CreatedAt: at}},
 		{Seq: 1 << 40, Delivery: store.Delivery{ID: "dlv_4", Workspace: string(make([]byte, 300)), EventID: "evt_4", SubscriptionID: "sub_4", State: store.DeliverySucceeded, CreatedAt: at, UpdatedAt: at.Add(time.Second)}},
 	} {
@@ -69,15 +69,15 @@ func TestKeysOf(t *testing.T) {
 		id, seq := []byte(r.ID), u64(r.Seq)
 		sub, ws, st := pfx(r.SubscriptionID), pfx(r.Workspace), []byte{stateByte(r.State)}
 		lk := cat(tkey(r.CreatedAt), seq)
-		want[ixLog], want[ixLogWs], want[ixLogSub] = lk, cat(ws, lk), cat(sub, lk)
+		want[ixLog], want[ixLogSub] = lk, cat(sub, lk)
 		want[ixLogEvent], want[ixLogState] = cat(pfx(r.EventID), lk), cat(st, lk)
-		want[ixLogWsState], want[ixLogSubState] = cat(ws, st, lk), cat(sub, st, lk)
+		want[ixLogSubState] = cat(sub, st, lk)
+		if r.Workspace != "" {
+			want[ixLogWs], want[ixLogWsState] = cat(ws, lk), cat(ws, st, lk)
+		}
 		switch r.State {
 		case store.DeliveryPending:
-			want[ixQueue] = cat(sub, tkey(dueAt(&r)), seq, id)
-			if !r.LeasedUntil.IsZero() {
-				want[ixLease] = cat(sub, tkey(r.LeasedUntil), id)
-			}
+			want[ixQueue] = cat(sub, tkey(r.NextAttemptAt), seq, id)
 			want[ixOpen] = cat(sub, []byte{openPending}, tkey(r.CreatedAt), id)
 		case store.DeliveryHeld:
 			want[ixOpen] = cat(sub, []byte{openHeld}, tkey(r.CreatedAt), id)

@@ -14,7 +14,7 @@ import (
 	"github.com/shophooks/webhook/store"
 )
 
-// The file's layout, format 2. Every bucket is top-level; composite keys put an ID or a
+// The file's layout, format 3. Every bucket is top-level; composite keys put an ID or a
 // workspace first as a length-prefixed string (pfx), so that one ID's keys are a
 // contiguous range that no other ID's keys can enter, and times as 8 big-endian bytes
 // (tkey), so that keys sort by time. A delivery's seq comes from the log bucket's
@@ -25,26 +25,35 @@ import (
 //	subs_seq      seq -> subID                               (creation order, for listing)
 //	ws_subs       pfx(ws) seq -> subID                       (one workspace's, in creation order)
 //	patterns      pfx(ws) pfx(pattern) subID -> status, policy, seq   (fan-out lookup)
-//	ws_figures    pfx(ws) -> store.Figures JSON              (deleted subscriptions included)
+//	ws_figures    pfx(ws) -> store.Figures JSON              (named workspaces; deleted subscriptions included)
 //	events        eventID -> event (header JSON + raw data)
 //	bare_events   tkey(occurred) eventID                     (events that never had a delivery)
 //	deliveries    dlvID -> dlvRecord JSON (with its attempts)
-//	queue         pfx(subID) tkey(due) seq dlvID             (pending; due = lease end while leased)
+//	queue         pfx(subID) tkey(due) seq dlvID             (pending, by NextAttemptAt)
 //	due_subs      tkey(due) seq subID                        (each subscription's first queue key)
-//	leases        pfx(subID) tkey(lease end) dlvID           (pending and leased)
 //	open          pfx(subID) 'p'|'h' tkey(created) dlvID     (pending and held per subscription)
 //	done          tkey(updated) dlvID                        (finished, by age, for pruning)
 //	done_sub      pfx(subID) seq -> dlvID                    (finished per subscription, oldest first)
 //	log           tkey(created) seq -> dlvID                 (every delivery, by creation)
-//	log_ws        pfx(ws) tkey(created) seq -> dlvID
+//	log_ws        pfx(ws) tkey(created) seq -> dlvID         (named workspaces)
 //	log_sub       pfx(subID) tkey(created) seq -> dlvID
 //	log_event     pfx(eventID) tkey(created) seq -> dlvID
 //	log_state     state tkey(created) seq -> dlvID
-//	log_ws_state  pfx(ws) state tkey(created) seq -> dlvID
+//	log_ws_state  pfx(ws) state tkey(created) seq -> dlvID   (named workspaces)
 //	log_sub_state pfx(subID) state tkey(created) seq -> dlvID
-//	counts        subID -> pending, held, leased             (big-endian int64s)
+//	counts        subID -> pending, held                     (big-endian int64s)
 //	fin_counts    subID -> finished                          (one big-endian int64; deleted subscriptions too)
 //	figures       subID -> store.Figures JSON
+//
+// The default workspace has no keys in log_ws, log_ws_state and ws_figures: no query
+// selects it alone (an empty workspace selects every one: log, log_state and the overall
+// figures serve it), so they would be written on every delivery and never read.
+// Leases are not in the file: see leaseTable.
+//
+// Format 2 had a leases bucket (pfx(subID) tkey(lease end) dlvID), a lease end in the
+// records of deliveries in flight and their queue keys at it, a third counter (leased)
+// in counts, and the default workspace's keys in log_ws, log_ws_state and ws_figures;
+// migrate2 clears those.
 //
 // Format 1 (before workspaces) had no ws_subs, ws_figures, queue, due_subs, log_ws,
 // log_state, log_ws_state, log_sub_state; its patterns had no workspace, its leases were
@@ -62,7 +71,7 @@ var (
 	bDlvs        = []byte("deliveries")
 	bQueue       = []byte("queue")
 	bDueSubs     = []byte("due_subs")
-	bLeases      = []byte("leases")
+	bLeasesV2    = []byte("leases") // format 2's
 	bOpen        = []byte("open")
 	bDone        = []byte("done")
 	bDoneSub     = []byte("done_sub")
@@ -80,12 +89,12 @@ var (
 	// allBuckets are the buckets in the order of txn's accessors (see bucket).
 	allBuckets = [nBuckets][]byte{
 		bMeta, bSubs, bSubsSeq, bWsSubs, bPatterns, bWsFigures, bEvents, bBare, bDlvs, bQueue,
-		bDueSubs, bLeases, bOpen, bDone, bDoneSub, bLog, bLogWs, bLogSub, bLogEvent, bLogState,
+		bDueSubs, bOpen, bDone, bDoneSub, bLog, bLogWs, bLogSub, bLogEvent, bLogState,
 		bLogWsState, bLogSubState, bCounts, bFinCounts, bFigures,
 	}
 
 	// appendOnly marks dlvs, done_sub and log (see appendFill).
-	appendOnly = [nBuckets]bool{8: true, 14: true, 15: true}
+	appendOnly = [nBuckets]bool{8: true, 13: true, 14: true}
 
 	keyMagic   = []byte("magic")
 	keyVersion = []byte("version")
@@ -93,14 +102,14 @@ var (
 )
 
 // nBuckets is the number of buckets of the layout.
-const nBuckets = 25
+const nBuckets = 24
 
 const (
 	// magic marks a file as this package's.
 	magic = "shophooks/webhook store"
-	// formatVersion is the layout above. A file of version 1 is migrated at Open; a file
-	// of any other version is refused.
-	formatVersion = 2
+	// formatVersion is the layout above. A file of version 1 or 2 is migrated at Open; a
+	// file of any other version is refused.
+	formatVersion = 3
 )
 
 // Open-index states.
@@ -318,7 +327,7 @@ const appendFill = 0.9
 func newTxn(tx *bolt.Tx) *txn { return &txn{tx: tx} }
 
 // bucket returns the i-th of allBuckets, looked up at its first use in the transaction
-// (a claim uses 6 of the 25).
+// (a claim uses 6 of the 24).
 func (t *txn) bucket(i int) *bolt.Bucket {
 	if b := t.bk[i]; b != nil {
 		return b
@@ -343,20 +352,19 @@ func (t *txn) bare() *bolt.Bucket        { return t.bucket(7) }
 func (t *txn) dlvs() *bolt.Bucket        { return t.bucket(8) }
 func (t *txn) queue() *bolt.Bucket       { return t.bucket(9) }
 func (t *txn) dueSubs() *bolt.Bucket     { return t.bucket(10) }
-func (t *txn) leases() *bolt.Bucket      { return t.bucket(11) }
-func (t *txn) open() *bolt.Bucket        { return t.bucket(12) }
-func (t *txn) done() *bolt.Bucket        { return t.bucket(13) }
-func (t *txn) doneSub() *bolt.Bucket     { return t.bucket(14) }
-func (t *txn) log() *bolt.Bucket         { return t.bucket(15) }
-func (t *txn) logWs() *bolt.Bucket       { return t.bucket(16) }
-func (t *txn) logSub() *bolt.Bucket      { return t.bucket(17) }
-func (t *txn) logEvent() *bolt.Bucket    { return t.bucket(18) }
-func (t *txn) logState() *bolt.Bucket    { return t.bucket(19) }
-func (t *txn) logWsState() *bolt.Bucket  { return t.bucket(20) }
-func (t *txn) logSubState() *bolt.Bucket { return t.bucket(21) }
-func (t *txn) counts() *bolt.Bucket      { return t.bucket(22) }
-func (t *txn) finCounts() *bolt.Bucket   { return t.bucket(23) }
-func (t *txn) figs() *bolt.Bucket        { return t.bucket(24) }
+func (t *txn) open() *bolt.Bucket        { return t.bucket(11) }
+func (t *txn) done() *bolt.Bucket        { return t.bucket(12) }
+func (t *txn) doneSub() *bolt.Bucket     { return t.bucket(13) }
+func (t *txn) log() *bolt.Bucket         { return t.bucket(14) }
+func (t *txn) logWs() *bolt.Bucket       { return t.bucket(15) }
+func (t *txn) logSub() *bolt.Bucket      { return t.bucket(16) }
+func (t *txn) logEvent() *bolt.Bucket    { return t.bucket(17) }
+func (t *txn) logState() *bolt.Bucket    { return t.bucket(18) }
+func (t *txn) logWsState() *bolt.Bucket  { return t.bucket(19) }
+func (t *txn) logSubState() *bolt.Bucket { return t.bucket(20) }
+func (t *txn) counts() *bolt.Bucket      { return t.bucket(21) }
+func (t *txn) finCounts() *bolt.Bucket   { return t.bucket(22) }
+func (t *txn) figs() *bolt.Bucket        { return t.bucket(23) }
 
 // sub returns the subscription with that ID, nil if there is none. Within a transaction
 // it is decoded once: a change to it must be stored with putSub.

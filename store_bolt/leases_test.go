@@ -61,8 +61,6 @@ func TestClaimWritesNothing(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, r.LeasedUntil.IsZero(), "no lease in the file")
 		}
-		k, _ := x.leases().Cursor().First()
-		assert.Nil(t, k, "the leases bucket stays empty")
 		return nil
 	}))
 	d, err := s.Delivery(ctx, ids[0])
@@ -100,28 +98,6 @@ func TestLeaseReopen(t *testing.T) {
 		Quota: func(_ *store.Subscription, n int) int { inFlight = append(inFlight, n); return 10 }})
 	assert.Equal(t, ids, got, "every delivery is due again, long before the old lease ends")
 	assert.Equal(t, []int{0}, inFlight)
-}
-
-// TestLeaseRecoveredFromOldFile: a file whose records hold leases (as earlier versions
-// wrote them) opens with those deliveries due at once and its lease index empty.
-func TestLeaseRecoveredFromOldFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "webhooks.db")
-	s, ids := leaseFixture(t, path, 2)
-	require.NoError(t, s.db.Update(func(tx *bolt.Tx) error {
-		return newTxn(tx).update(ids[0], func(r *dlvRecord) { r.LeasedUntil = leaseT0.Add(time.Hour) })
-	}))
-	require.NoError(t, s.Close())
-
-	s, err := Open(path, WithNoSync(true))
-	require.NoError(t, err)
-	defer s.Close()
-	verifyIndexes(t, s, 0)
-	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
-		k, _ := newTxn(tx).leases().Cursor().First()
-		assert.Nil(t, k)
-		return nil
-	}))
-	assert.Equal(t, ids, claimIDs(t, s, store.ClaimRequest{Now: leaseT0, Limit: 10, LeaseUntil: leaseT0.Add(time.Minute)}))
 }
 
 // TestQuotaSeesMemoryLeases: the in-flight count that Quota gets comes from the lease

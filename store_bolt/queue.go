@@ -311,7 +311,6 @@ func (t *txn) recordAttempt(r *dlvRecord, rec store.AttemptRecord) error {
 	prev := *r
 	now := rec.Attempt.SentAt.Add(rec.Attempt.Duration)
 	r.Attempts = append(r.Attempts, rec.Attempt)
-	r.LeasedUntil = time.Time{}
 	r.UpdatedAt = now
 	sub, err := t.sub(r.SubscriptionID)
 	if err != nil {
@@ -347,8 +346,10 @@ func (t *txn) recordAttempt(r *dlvRecord, rec store.AttemptRecord) error {
 		if err := t.observe(t.meta(), keyFigures, rec.Attempt, ended); err != nil {
 			return err
 		}
-		if err := t.observe(t.wsFigures(), pfx(r.Workspace), rec.Attempt, ended); err != nil {
-			return err
+		if r.Workspace != "" { // the default workspace's are the overall ones
+			if err := t.observe(t.wsFigures(), pfx(r.Workspace), rec.Attempt, ended); err != nil {
+				return err
+			}
 		}
 	}
 	if sub == nil {
@@ -418,7 +419,6 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) (store.
 			t.dropLease(id) // run out, or its attempt recorded: the fresh round starts now
 		}
 		prev := *r
-		r.LeasedUntil = time.Time{}
 		r.RoundStart = len(r.Attempts)
 		r.NextAttemptAt = now
 		r.Test = false
