@@ -3,7 +3,6 @@ package storebolt
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -136,8 +135,9 @@ func verifyIndexes(t *testing.T, s *Store, step int) {
 		wantCounts := make(map[string]*counts)
 		firstQueue := make(map[string][]byte)
 		err := tt.dlvs().ForEach(func(k, v []byte) error {
-			var r dlvRecord
-			require.NoError(t, json.Unmarshal(v, &r))
+			rp, err := decodeDelivery(string(k), v)
+			require.NoError(t, err)
+			r := *rp
 			keys := keysOf(&r)
 			for i, key := range keys {
 				if key == nil {

@@ -3,7 +3,6 @@ package storebolt
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -209,7 +208,7 @@ func (t *txn) save(prev, next *dlvRecord) error {
 	if next == nil {
 		return t.dlvs().Delete([]byte(id))
 	}
-	raw, err := json.Marshal(next)
+	raw, err := encodeDelivery(next)
 	if err != nil {
 		return fmt.Errorf("storebolt: delivery %q: %w", id, err)
 	}

@@ -28,7 +28,7 @@ import (
 //	ws_figures    pfx(ws) -> store.Figures JSON              (named workspaces; deleted subscriptions included)
 //	events        eventID -> event (header JSON + raw data)
 //	bare_events   tkey(occurred) eventID                     (events that never had a delivery)
-//	deliveries    dlvID -> dlvRecord JSON (with its attempts)
+//	deliveries    dlvID -> dlvRecord (with its attempts; binary, see encodeDelivery, or JSON)
 //	queue         pfx(subID) tkey(due) seq dlvID             (pending, by NextAttemptAt)
 //	due_subs      tkey(due) seq subID                        (each subscription's first queue key)
 //	open          pfx(subID) 'p'|'h' tkey(created) dlvID     (pending and held per subscription)
@@ -456,15 +456,6 @@ func (t *txn) delivery(id string) (*dlvRecord, error) {
 		return nil, nil
 	}
 	return decodeDelivery(id, raw)
-}
-
-// decodeDelivery decodes the record of delivery id.
-func decodeDelivery(id string, raw []byte) (*dlvRecord, error) {
-	var r dlvRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("storebolt: delivery %q: corrupt record: %w", id, err)
-	}
-	return &r, nil
 }
 
 func (t *txn) event(id string) (*store.Event, error) {

@@ -57,9 +57,9 @@ func migrate(tx *bolt.Tx) error {
 	var unleased []*dlvRecord
 	pendingSubs := make(map[string]bool)
 	err = t.dlvs().ForEach(func(k, v []byte) error {
-		r := new(dlvRecord)
-		if err := json.Unmarshal(v, r); err != nil {
-			return corrupt("delivery %q: %v", k, err)
+		r, err := decodeDelivery(string(k), v)
+		if err != nil {
+			return err
 		}
 		if !r.LeasedUntil.IsZero() {
 			r.LeasedUntil = time.Time{}
@@ -87,7 +87,7 @@ func migrate(tx *bolt.Tx) error {
 		return err
 	}
 	for _, r := range unleased {
-		raw, err := json.Marshal(r)
+		raw, err := encodeDelivery(r)
 		if err != nil {
 			return err
 		}
@@ -196,7 +196,7 @@ func unlease(t *txn, id string) error {
 			return err
 		}
 	}
-	raw, err := json.Marshal(r)
+	raw, err := encodeDelivery(r)
 	if err != nil {
 		return err
 	}
