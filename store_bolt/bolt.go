@@ -32,7 +32,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -73,6 +72,8 @@ type Store struct {
 	db     *bolt.DB
 	cfg    config
 	commit *committer    // group commit of InsertEvent and RecordAttempt
+	leases *leaseTable   // the deliveries in flight
+	dec    *decoders     // records decoded lately
 	stop   chan struct{} // closed by Close; nil without retention
 	done   chan struct{} // closed when the pruning goroutine has returned
 
@@ -89,9 +90,10 @@ var _ store.Store = (*Store)(nil)
 // damaged: Open checks every page of the file that is in use before it reads any (see
 // WithCheck), so a damaged file answers an error instead of crashing the process. It
 // never changes or wipes such a file. A file written by an earlier version of this
-// package is brought to the current format in one transaction, its contents in the
-// default workspace. Deliveries that were in flight when the file was last closed (a
-// crash) are made due again.
+// package (formats 1 and 2) is brought to the current format in one transaction (a
+// format-1 file's contents in the default workspace); earlier versions then refuse it
+// with their ErrFormat. Deliveries that were in flight when the file was last closed (a
+// crash) are due again at once: leases are kept in memory only.
 func Open(path string, opts ...Option) (*Store, error) {
 	cfg := defaults()
 	for _, o := range opts {
@@ -113,14 +115,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 	// Opened without syncing the free list so that bbolt did not rebuild it yet; the first
 	// write rebuilds it (from pages checked above) and, unless asked otherwise, writes it.
 	db.NoFreelistSync = cfg.noFreelistSync
-	s := &Store{db: db, cfg: cfg, commit: &committer{db: db, delay: cfg.batchDelay}}
+	dec := new(decoders)
+	s := &Store{db: db, cfg: cfg, commit: &committer{db: db, delay: cfg.batchDelay, dec: dec}, leases: newLeaseTable(), dec: dec}
 	if err := guard(func() error {
-		return db.Update(func(tx *bolt.Tx) error {
-			if err := initialize(tx); err != nil {
-				return err
-			}
-			return recoverLeases(newTxn(tx))
-		})
+		return db.Update(initialize)
 	}); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("storebolt: open %s: %w", path, err)
@@ -196,7 +194,7 @@ func (s *Store) run(fn func() error) error {
 }
 
 // initialize checks the file's format, lays out a new file, and migrates a file of
-// format 1.
+// format 1 or 2.
 func initialize(tx *bolt.Tx) error {
 	meta := tx.Bucket(bMeta)
 	if meta == nil {
@@ -225,33 +223,18 @@ func initialize(tx *bolt.Tx) error {
 	v := meta.Get(keyVersion)
 	switch {
 	case len(v) == 8 && counter(v, 0) == 1:
-		return migrate(tx)
+		if err := migrate(tx); err != nil {
+			return err
+		}
+		return migrate2(tx)
+	case len(v) == 8 && counter(v, 0) == 2:
+		return migrate2(tx)
 	case len(v) != 8 || counter(v, 0) != formatVersion:
-		return fmt.Errorf("%w: format version %d, this package reads versions 1 and %d", ErrFormat, counter(v, 0), formatVersion)
+		return fmt.Errorf("%w: format version %d, this package reads versions 1 to %d", ErrFormat, counter(v, 0), formatVersion)
 	}
 	for _, name := range allBuckets {
 		if tx.Bucket(name) == nil {
 			return corrupt("bucket %q is missing", name)
-		}
-	}
-	return nil
-}
-
-// recoverLeases makes every delivery that was in flight due again: its attempt may or may
-// not have reached the endpoint, and nobody is waiting for its answer any more. They keep
-// their NextAttemptAt, which is in the past, so they come first.
-func recoverLeases(t *txn) error {
-	var ids []string
-	_ = t.leases.ForEach(func(k, _ []byte) error {
-		_, rest, ok := splitPfx(k)
-		if ok && len(rest) > 8 {
-			ids = append(ids, string(rest[8:]))
-		}
-		return nil
-	})
-	for _, id := range ids {
-		if err := t.update(id, func(r *dlvRecord) { r.LeasedUntil = time.Time{} }); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -289,7 +272,7 @@ func (s *Store) view(ctx context.Context, fn func(t *txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.run(func() error { return s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) }) }))
+	return wrap(s.run(func() error { return s.db.View(func(tx *bolt.Tx) error { return fn(s.txn(tx)) }) }))
 }
 
 func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
@@ -299,7 +282,7 @@ func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
 	return wrap(s.run(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			s.commit.counted(tx)
-			t := newTxn(tx)
+			t := s.txn(tx)
 			if err := fn(t); err != nil {
 				return err
 			}
@@ -317,6 +300,13 @@ func (s *Store) batch(ctx context.Context, fn func(t *txn) error) error {
 		return err
 	}
 	return wrap(s.run(func() error { return s.commit.do(fn) }))
+}
+
+// txn is newTxn with the store's decode caches.
+func (s *Store) txn(tx *bolt.Tx) *txn {
+	t := newTxn(tx)
+	t.dec = s.dec
+	return t
 }
 
 func wrap(err error) error {

@@ -280,17 +280,17 @@ func TestFormat(t *testing.T) {
 	})
 
 	t.Run("OtherVersion", func(t *testing.T) {
-		path := filepath.Join(dir, "v3.db")
+		path := filepath.Join(dir, "v4.db")
 		s, err := storebolt.Open(path)
 		require.NoError(t, err)
 		require.NoError(t, s.Close())
 		db, err := bolt.Open(path, 0o600, nil)
 		require.NoError(t, err)
 		require.NoError(t, db.Update(func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte{0, 0, 0, 0, 0, 0, 0, 3})
+			return tx.Bucket([]byte("meta")).Put([]byte("version"), []byte{0, 0, 0, 0, 0, 0, 0, 4})
 		}))
 		require.NoError(t, db.Close())
-		refused(t, path, "version 3")
+		refused(t, path, "version 4")
 	})
 
 	t.Run("EmptyFile", func(t *testing.T) {

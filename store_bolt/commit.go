@@ -16,7 +16,8 @@ const maxBatch = 1000
 
 // committer is a group commit: the calls that arrive while a transaction commits share
 // the next one, so n concurrent writers cost far fewer than n fsyncs, and a lone writer
-// waits for no timer. bbolt's DB.Batch does the same with a timer (MaxBatchDelay) that
+// waits for no timer. After a commit it waits a moment for the callers it released to
+// come back (see gather), so that they share one commit rather than straddle two. bbolt's DB.Batch does the same with a timer (MaxBatchDelay) that
 // every batch waits out, which a lone writer pays on every call.
 //
 // Like DB.Batch, a function may run more than once: when another function of its
@@ -25,10 +26,14 @@ const maxBatch = 1000
 type committer struct {
 	db    *bolt.DB
 	delay time.Duration // how long a call to an idle committer waits for company
+	dec   *decoders     // the store's decode caches
 
 	mu    sync.Mutex
 	queue []call
 	busy  bool // a goroutine is running transactions
+	// want and arrived: while gather waits, do signals arrived once want calls are queued.
+	want    int
+	arrived chan struct{}
 
 	commits atomic.Int64 // write transactions committed, shared or not (for benchmarks)
 
@@ -66,18 +71,13 @@ func (c *committer) do(fn func(*txn) error) error {
 		return err
 	}
 	done := make(chan error, 1)
-	c.mu.Lock()
-	c.queue = append(c.queue, call{fn: fn, done: done})
-	if !c.busy {
-		c.busy = true
-		go c.run()
-	}
-	c.mu.Unlock()
+	c.enqueue(call{fn: fn, done: done})
 	err := <-done
 	if err == errSolo {
 		err = c.db.Update(func(tx *bolt.Tx) error {
 			c.counted(tx)
 			t := newTxn(tx)
+			t.dec = c.dec
 			if err := fn(t); err != nil {
 				return err
 			}
@@ -85,6 +85,21 @@ func (c *committer) do(fn func(*txn) error) error {
 		})
 	}
 	return err
+}
+
+// enqueue queues cl, starting a goroutine to commit it if none runs.
+func (c *committer) enqueue(cl call) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queue = append(c.queue, cl)
+	if !c.busy {
+		c.busy = true
+		go c.run()
+	}
+	if c.want > 0 && len(c.queue) >= c.want {
+		c.want = 0
+		c.arrived <- struct{}{}
+	}
 }
 
 // run commits what is queued, transaction after transaction, until the queue is empty.
@@ -106,8 +121,46 @@ func (c *committer) run() {
 			return
 		}
 		c.mu.Unlock()
+		start := time.Now()
 		c.commit(calls)
+		c.gather(len(calls), time.Since(start))
 	}
+}
+
+// maxGather caps how long gather waits.
+const maxGather = time.Millisecond
+
+// gather waits, after a commit of n calls that took d, for the callers it has just
+// released to come back (an emitter emits its next event, a worker records its next
+// attempt): until n calls are queued, or a quarter of d has passed (maxGather at most).
+// Without it, the next transaction starts with the few calls that came while the commit
+// ran, and the callers that come back a moment later wait for the one after: the same
+// callers split over two commits, each with its fsyncs. A lone writer is not delayed:
+// its next call is all gather waits for.
+func (c *committer) gather(n int, d time.Duration) {
+	c.mu.Lock()
+	if len(c.queue) >= n {
+		c.mu.Unlock()
+		return
+	}
+	if c.arrived == nil {
+		c.arrived = make(chan struct{}, 1)
+	}
+	c.want = n
+	c.mu.Unlock()
+	t := time.NewTimer(min(d/4, maxGather))
+	select {
+	case <-c.arrived:
+	case <-t.C:
+	}
+	t.Stop()
+	c.mu.Lock()
+	c.want = 0
+	select {
+	case <-c.arrived: // signalled after the timer fired
+	default:
+	}
+	c.mu.Unlock()
 }
 
 // commit runs calls in one transaction; a failing call is taken out and told to run
@@ -124,6 +177,7 @@ func (c *committer) commit(calls []call) {
 		err := c.update(func(tx *bolt.Tx) error {
 			c.counted(tx)
 			t := newTxn(tx) // one for all: the figures they change are written once
+			t.dec = c.dec
 			for i, cl := range calls {
 				if err := safely(cl.fn, t); err != nil {
 					failed = i

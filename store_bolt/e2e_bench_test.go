@@ -21,7 +21,8 @@ import (
 // endpoint is an httptest server on loopback, and waits until every one is delivered:
 // Emit, the store, the scheduler, signing, HTTP and the record, for the memory store and
 // for storebolt (every commit fsynced, and without fsync: what the disk costs) in the same
-// run. It reports deliveries/s.
+// run. It reports deliveries/s, and for storebolt the commits per delivery and the pages
+// each commit wrote.
 func BenchmarkEndToEnd16(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -40,9 +41,11 @@ func BenchmarkEndToEnd16(b *testing.B) {
 				st = s
 			}
 			before := commits(st)
+			pages := pagesWritten(st)
 			endToEnd(b, st, srv.URL+"/hooks", 16)
-			if kind != "memory" {
-				b.ReportMetric(float64(commits(st)-before)/float64(b.N), "commits/delivery")
+			if n := commits(st) - before; n > 0 {
+				b.ReportMetric(float64(n)/float64(b.N), "commits/delivery")
+				b.ReportMetric(float64(pagesWritten(st)-pages)/float64(n), "pages/commit")
 			}
 		})
 	}
@@ -98,6 +101,13 @@ func endToEnd(b *testing.B, st store.Store, url string, emitters int) {
 func commits(st store.Store) int64 {
 	if s, ok := st.(*storebolt.Store); ok {
 		return storebolt.Commits(s)
+	}
+	return 0
+}
+
+func pagesWritten(st store.Store) int64 {
+	if s, ok := st.(*storebolt.Store); ok {
+		return storebolt.PagesWritten(s)
 	}
 	return 0
 }

@@ -42,7 +42,7 @@ func (t *txn) insertEvent(ev store.Event, now time.Time) (store.Inserted, error)
 	if err != nil {
 		return store.Inserted{}, fmt.Errorf("storebolt: event %q: %w", ev.ID, err)
 	}
-	if err := t.events.Put([]byte(ev.ID), raw); err != nil {
+	if err := t.events().Put([]byte(ev.ID), raw); err != nil {
 		return store.Inserted{}, err
 	}
 	res := store.Inserted{Event: ev, Created: true}
@@ -55,7 +55,7 @@ func (t *txn) insertEvent(ev store.Event, now time.Time) (store.Inserted, error)
 			}
 			state = store.DeliveryHeld
 		}
-		seq, err := t.log.NextSequence()
+		seq, err := t.log().NextSequence()
 		if err != nil {
 			return store.Inserted{}, err
 		}
@@ -80,7 +80,7 @@ func (t *txn) insertEvent(ev store.Event, now time.Time) (store.Inserted, error)
 		res.Deliveries = append(res.Deliveries, r.ID)
 	}
 	if len(res.Deliveries) == 0 {
-		if err := t.bare.Put(cat(tkey(ev.OccurredAt), []byte(ev.ID)), empty); err != nil {
+		if err := t.bare().Put(cat(tkey(ev.OccurredAt), []byte(ev.ID)), empty); err != nil {
 			return store.Inserted{}, err
 		}
 	}
@@ -102,7 +102,7 @@ func (t *txn) subscribers(workspace, eventType string) []subscriber {
 	ws := pfx(workspace)
 	seen := make(map[string]bool)
 	var out []subscriber
-	c := t.patterns.Cursor()
+	c := t.patterns().Cursor()
 	for _, p := range eventtypes.Patterns(eventType) {
 		prefix := cat(ws, pfx(p))
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
@@ -151,7 +151,7 @@ func (s *Store) RecordTest(ctx context.Context, ev store.Event, d store.Delivery
 		return err
 	}
 	return s.update(ctx, func(t *txn) error {
-		if t.dlvs.Get([]byte(d.ID)) != nil {
+		if t.dlvs().Get([]byte(d.ID)) != nil {
 			return fmt.Errorf("storebolt: delivery %q: %w", d.ID, store.ErrConflict)
 		}
 		stored, err := t.event(ev.ID)
@@ -163,13 +163,13 @@ func (s *Store) RecordTest(ctx context.Context, ev store.Event, d store.Delivery
 			if err != nil {
 				return fmt.Errorf("storebolt: event %q: %w", ev.ID, err)
 			}
-			if err := t.events.Put([]byte(ev.ID), raw); err != nil {
+			if err := t.events().Put([]byte(ev.ID), raw); err != nil {
 				return err
 			}
-		} else if err := t.bare.Delete(cat(tkey(stored.OccurredAt), []byte(ev.ID))); err != nil {
+		} else if err := t.bare().Delete(cat(tkey(stored.OccurredAt), []byte(ev.ID))); err != nil {
 			return err
 		}
-		seq, err := t.log.NextSequence()
+		seq, err := t.log().NextSequence()
 		if err != nil {
 			return err
 		}

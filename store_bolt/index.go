@@ -3,7 +3,6 @@ package storebolt
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 // fields by keysOf; save moves the keys that changed.
 const (
 	ixQueue = iota
-	ixLease
 	ixOpen
 	ixDone
 	ixDoneSub
@@ -34,8 +32,8 @@ type indexKeys [nIndexes][]byte
 
 func (t *txn) indexBucket(i int) *bolt.Bucket {
 	return [nIndexes]*bolt.Bucket{
-		t.queue, t.leases, t.open, t.done, t.doneSub, t.log, t.logWs, t.logSub, t.logEvent,
-		t.logState, t.logWsState, t.logSubState,
+		t.queue(), t.open(), t.done(), t.doneSub(), t.log(), t.logWs(), t.logSub(), t.logEvent(),
+		t.logState(), t.logWsState(), t.logSubState(),
 	}[i]
 }
 
@@ -59,58 +57,88 @@ func stateByte(s store.DeliveryState) byte {
 // logKey is a delivery's place in the log: creation time, then the order it was stored.
 func logKey(r *dlvRecord) []byte { return cat(tkey(r.CreatedAt), u64(r.Seq)) }
 
-// keysOf returns the index keys of a delivery as it stands.
+// keysOf returns the index keys of a delivery as it stands, built in one buffer.
 func keysOf(r *dlvRecord) indexKeys {
 	var k indexKeys
-	id := []byte(r.ID)
-	seq := u64(r.Seq)
-	sub, ws, st := pfx(r.SubscriptionID), pfx(r.Workspace), []byte{stateByte(r.State)}
-	lk := logKey(r)
-	k[ixLog] = lk
-	k[ixLogWs] = cat(ws, lk)
-	k[ixLogSub] = cat(sub, lk)
-	k[ixLogEvent] = cat(pfx(r.EventID), lk)
-	k[ixLogState] = cat(st, lk)
-	k[ixLogWsState] = cat(ws, st, lk)
-	k[ixLogSubState] = cat(sub, st, lk)
+	n := 2*len(r.SubscriptionID) + len(r.Workspace) + len(r.EventID) + len(r.ID)
+	b := keyBuf(make([]byte, 0, 8*n+256))
+	st := stateByte(r.State)
+	logAt := func(parts ...func()) []byte {
+		i := len(b)
+		for _, p := range parts {
+			p()
+		}
+		b.time(r.CreatedAt)
+		b.u64(r.Seq)
+		return b.from(i)
+	}
+	sub := func() { b.pfx(r.SubscriptionID) }
+	ws := func() { b.pfx(r.Workspace) }
+	state := func() { b = append(b, st) }
+	k[ixLog] = logAt()
+	k[ixLogSub] = logAt(sub)
+	k[ixLogEvent] = logAt(func() { b.pfx(r.EventID) })
+	k[ixLogState] = logAt(state)
+	k[ixLogSubState] = logAt(sub, state)
+	if r.Workspace != "" { // see the layout: nothing reads the default workspace's
+		k[ixLogWs] = logAt(ws)
+		k[ixLogWsState] = logAt(ws, state)
+	}
 	switch {
 	case r.State == store.DeliveryPending:
 		// The sequence breaks ties of due time in creation order (IDs made in the same
 		// millisecond sort at random), as the memory store does.
-		k[ixQueue] = cat(sub, tkey(dueAt(r)), seq, id)
-		if !r.LeasedUntil.IsZero() {
-			k[ixLease] = cat(sub, tkey(r.LeasedUntil), id)
-		}
-		k[ixOpen] = cat(sub, []byte{openPending}, tkey(r.CreatedAt), id)
+		i := len(b)
+		sub()
+		b.time(r.NextAttemptAt)
+		b.u64(r.Seq)
+		b = append(b, r.ID...)
+		k[ixQueue] = b.from(i)
+		k[ixOpen] = b.openKey(r, openPending)
 	case r.State == store.DeliveryHeld:
-		k[ixOpen] = cat(sub, []byte{openHeld}, tkey(r.CreatedAt), id)
+		k[ixOpen] = b.openKey(r, openHeld)
 	case r.State.Final():
-		k[ixDone] = cat(tkey(r.UpdatedAt), id)
-		k[ixDoneSub] = cat(sub, seq)
+		i := len(b)
+		b.time(r.UpdatedAt)
+		b = append(b, r.ID...)
+		k[ixDone] = b.from(i)
+		i = len(b)
+		sub()
+		b.u64(r.Seq)
+		k[ixDoneSub] = b.from(i)
 	}
 	return k
+}
+
+// keyBuf builds keys one after the other in one buffer. Each key is a slice of it whose
+// capacity ends with the key, so that nothing appended later can reach it (a buffer that
+// grows moves on, and the keys made before keep the old array).
+type keyBuf []byte
+
+func (b *keyBuf) pfx(id string) {
+	*b = binary.AppendUvarint(*b, uint64(len(id)))
+	*b = append(*b, id...)
+}
+
+func (b *keyBuf) time(t time.Time) { *b = appendTkey(*b, t) }
+func (b *keyBuf) u64(n uint64)     { *b = binary.BigEndian.AppendUint64(*b, n) }
+
+// from returns the key from i to the end.
+func (b *keyBuf) from(i int) []byte { return (*b)[i:len(*b):len(*b)] }
+
+func (b *keyBuf) openKey(r *dlvRecord, state byte) []byte {
+	i := len(*b)
+	b.pfx(r.SubscriptionID)
+	*b = append(*b, state)
+	b.time(r.CreatedAt)
+	*b = append(*b, r.ID...)
+	return b.from(i)
 }
 
 // valueIndexes are the indexes whose value is the delivery ID (the others end with it).
 var valueIndexes = [nIndexes]bool{
 	ixDoneSub: true, ixLog: true, ixLogWs: true, ixLogSub: true, ixLogEvent: true,
 	ixLogState: true, ixLogWsState: true, ixLogSubState: true,
-}
-
-// dueAt is when a pending delivery is next due: its lease end while in flight.
-func dueAt(r *dlvRecord) time.Time {
-	if !r.LeasedUntil.IsZero() {
-		return r.LeasedUntil
-	}
-	return r.NextAttemptAt
-}
-
-// leased is 1 for a pending delivery in flight, else 0.
-func leased(r *dlvRecord) int64 {
-	if r != nil && r.State == store.DeliveryPending && !r.LeasedUntil.IsZero() {
-		return 1
-	}
-	return 0
 }
 
 // save stores next in place of prev: the record, the index keys that changed, the
@@ -156,11 +184,6 @@ func (t *txn) save(prev, next *dlvRecord) error {
 			return err
 		}
 	}
-	if dl := leased(next) - leased(prev); dl != 0 {
-		if err := addCounter(t.counts, []byte(sub), 2, dl); err != nil {
-			return err
-		}
-	}
 	if pkState != nkState {
 		var dp, dh, df int64
 		tally := func(st store.DeliveryState, d int64) {
@@ -178,25 +201,25 @@ func (t *txn) save(prev, next *dlvRecord) error {
 		if err := t.addCounts(sub, dp, dh); err != nil {
 			return err
 		}
-		if err := addCounter(t.finCounts, []byte(sub), 0, df); err != nil {
+		if err := addCounter(t.finCounts(), []byte(sub), 0, df); err != nil {
 			return err
 		}
 	}
 	if next == nil {
-		return t.dlvs.Delete([]byte(id))
+		return t.dlvs().Delete([]byte(id))
 	}
-	raw, err := json.Marshal(next)
+	raw, err := encodeDelivery(next)
 	if err != nil {
 		return fmt.Errorf("storebolt: delivery %q: %w", id, err)
 	}
-	return t.dlvs.Put([]byte(id), raw)
+	return t.dlvs().Put([]byte(id), raw)
 }
 
 // firstQueued returns a copy of the first queue key of a subscription: its delivery due
 // first. nil when none is pending.
 func (t *txn) firstQueued(sub string) []byte {
 	prefix := pfx(sub)
-	k, _ := t.queue.Cursor().Seek(prefix)
+	k, _ := t.queue().Cursor().Seek(prefix)
 	if k == nil || !bytes.HasPrefix(k, prefix) {
 		return nil
 	}
@@ -217,47 +240,28 @@ func (t *txn) moveDueSub(sub string, before, after []byte) error {
 		return nil
 	}
 	if before != nil {
-		if err := t.dueSubs.Delete(dueSubKey(sub, before)); err != nil {
+		if err := t.dueSubs().Delete(dueSubKey(sub, before)); err != nil {
 			return err
 		}
 	}
 	if after != nil {
-		return t.dueSubs.Put(dueSubKey(sub, after), empty)
+		return t.dueSubs().Put(dueSubKey(sub, after), empty)
 	}
 	return nil
 }
 
 // addCounts adds to a subscription's pending and held counters.
 func (t *txn) addCounts(sub string, pending, held int64) error {
-	if err := addCounter(t.counts, []byte(sub), 0, pending); err != nil {
+	if err := addCounter(t.counts(), []byte(sub), 0, pending); err != nil {
 		return err
 	}
-	return addCounter(t.counts, []byte(sub), 1, held)
+	return addCounter(t.counts(), []byte(sub), 1, held)
 }
 
 // countsOf returns a subscription's pending and held counters.
 func (t *txn) countsOf(sub string) (pending, held int64) {
-	v := t.counts.Get([]byte(sub))
+	v := t.counts().Get([]byte(sub))
 	return counter(v, 0), counter(v, 1)
-}
-
-// inFlight is the number of a subscription's deliveries leased until after now: those
-// leased, less those whose lease has run out (a walk over these only, which are due).
-func (t *txn) inFlight(sub string, now time.Time) int {
-	n := counter(t.counts.Get([]byte(sub)), 2)
-	if n == 0 {
-		return 0
-	}
-	prefix := pfx(sub)
-	nowKey := tkey(now)
-	c := t.leases.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && n > 0; k, _ = c.Next() {
-		if bytes.Compare(k[len(prefix):len(prefix)+8], nowKey) > 0 {
-			break
-		}
-		n--
-	}
-	return int(n)
 }
 
 // counter reads the i-th big-endian int64 of v (0 when v is short).

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/shophooks/webhook/store"
 )
 
 func TestNoRetentionNoGoroutine(t *testing.T) {
@@ -49,6 +51,43 @@ func TestPrefixKeys(t *testing.T) {
 			if a != b {
 				assert.False(t, len(pfx(b)) >= len(pfx(a)) && string(pfx(b)[:len(pfx(a))]) == string(pfx(a)), "%q vs %q", a, b)
 			}
+		}
+	}
+}
+
+// TestKeysOf compares the index keys built in one buffer with the same keys joined part
+// by part, for deliveries in every state.
+func TestKeysOf(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, r := range []dlvRecord{
+		{Seq: 7, Delivery: store.Delivery{ID: "dlv_1", Workspace: "shop", EventID: "evt_1", SubscriptionID: "sub_1", State: store.DeliveryPending, NextAttemptAt: at, CreatedAt: at}},
+		{Seq: 8, Delivery: store.Delivery{ID: "dlv_2", EventID: "evt_2", SubscriptionID: "sub_2", State: store.DeliveryPending, NextAttemptAt: at.Add(time.Hour), CreatedAt: at}},
+		{Seq: 9, Delivery: store.Delivery{ID: "dlv_3", Workspace: "w", EventID: "e", SubscriptionID: "s", State: store.DeliveryHeld, CreatedAt: at}},
+		{Seq: 1 << 40, Delivery: store.Delivery{ID: "dlv_4", Workspace: string(make([]byte, 300)), EventID: "evt_4", SubscriptionID: "sub_4", State: store.DeliverySucceeded, CreatedAt: at, UpdatedAt: at.Add(time.Second)}},
+	} {
+		var want indexKeys
+		id, seq := []byte(r.ID), u64(r.Seq)
+		sub, ws, st := pfx(r.SubscriptionID), pfx(r.Workspace), []byte{stateByte(r.State)}
+		lk := cat(tkey(r.CreatedAt), seq)
+		want[ixLog], want[ixLogSub] = lk, cat(sub, lk)
+		want[ixLogEvent], want[ixLogState] = cat(pfx(r.EventID), lk), cat(st, lk)
+		want[ixLogSubState] = cat(sub, st, lk)
+		if r.Workspace != "" {
+			want[ixLogWs], want[ixLogWsState] = cat(ws, lk), cat(ws, st, lk)
+		}
+		switch r.State {
+		case store.DeliveryPending:
+			want[ixQueue] = cat(sub, tkey(r.NextAttemptAt), seq, id)
+			want[ixOpen] = cat(sub, []byte{openPending}, tkey(r.CreatedAt), id)
+		case store.DeliveryHeld:
+			want[ixOpen] = cat(sub, []byte{openHeld}, tkey(r.CreatedAt), id)
+		default:
+			want[ixDone], want[ixDoneSub] = cat(tkey(r.UpdatedAt), id), cat(sub, seq)
+		}
+		got := keysOf(&r)
+		assert.Equal(t, want, got, "%s", r.ID)
+		for i := range got {
+			assert.Equal(t, len(got[i]), cap(got[i]), "%s: key %d ends its capacity", r.ID, i)
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/shophooks/webhook/store"
 )
 
-// The file's layout, format 2. Every bucket is top-level; composite keys put an ID or a
+// The file's layout, format 3. Every bucket is top-level; composite keys put an ID or a
 // workspace first as a length-prefixed string (pfx), so that one ID's keys are a
 // contiguous range that no other ID's keys can enter, and times as 8 big-endian bytes
 // (tkey), so that keys sort by time. A delivery's seq comes from the log bucket's
@@ -25,26 +25,35 @@ import (
 //	subs_seq      seq -> subID                               (creation order, for listing)
 //	ws_subs       pfx(ws) seq -> subID                       (one workspace's, in creation order)
 //	patterns      pfx(ws) pfx(pattern) subID -> status, policy, seq   (fan-out lookup)
-//	ws_figures    pfx(ws) -> store.Figures JSON              (deleted subscriptions included)
+//	ws_figures    pfx(ws) -> store.Figures JSON              (named workspaces; deleted subscriptions included)
 //	events        eventID -> event (header JSON + raw data)
 //	bare_events   tkey(occurred) eventID                     (events that never had a delivery)
-//	deliveries    dlvID -> dlvRecord JSON (with its attempts)
-//	queue         pfx(subID) tkey(due) seq dlvID             (pending; due = lease end while leased)
+//	deliveries    dlvID -> dlvRecord (with its attempts; binary, see encodeDelivery, or JSON)
+//	queue         pfx(subID) tkey(due) seq dlvID             (pending, by NextAttemptAt)
 //	due_subs      tkey(due) seq subID                        (each subscription's first queue key)
-//	leases        pfx(subID) tkey(lease end) dlvID           (pending and leased)
 //	open          pfx(subID) 'p'|'h' tkey(created) dlvID     (pending and held per subscription)
 //	done          tkey(updated) dlvID                        (finished, by age, for pruning)
 //	done_sub      pfx(subID) seq -> dlvID                    (finished per subscription, oldest first)
 //	log           tkey(created) seq -> dlvID                 (every delivery, by creation)
-//	log_ws        pfx(ws) tkey(created) seq -> dlvID
+//	log_ws        pfx(ws) tkey(created) seq -> dlvID         (named workspaces)
 //	log_sub       pfx(subID) tkey(created) seq -> dlvID
 //	log_event     pfx(eventID) tkey(created) seq -> dlvID
 //	log_state     state tkey(created) seq -> dlvID
-//	log_ws_state  pfx(ws) state tkey(created) seq -> dlvID
+//	log_ws_state  pfx(ws) state tkey(created) seq -> dlvID   (named workspaces)
 //	log_sub_state pfx(subID) state tkey(created) seq -> dlvID
-//	counts        subID -> pending, held, leased             (big-endian int64s)
+//	counts        subID -> pending, held                     (big-endian int64s)
 //	fin_counts    subID -> finished                          (one big-endian int64; deleted subscriptions too)
 //	figures       subID -> store.Figures JSON
+//
+// The default workspace has no keys in log_ws, log_ws_state and ws_figures: no query
+// selects it alone (an empty workspace selects every one: log, log_state and the overall
+// figures serve it), so they would be written on every delivery and never read.
+// Leases are not in the file: see leaseTable.
+//
+// Format 2 had a leases bucket (pfx(subID) tkey(lease end) dlvID), a lease end in the
+// records of deliveries in flight and their queue keys at it, a third counter (leased)
+// in counts, and the default workspace's keys in log_ws, log_ws_state and ws_figures;
+// migrate2 clears those.
 //
 // Format 1 (before workspaces) had no ws_subs, ws_figures, queue, due_subs, log_ws,
 // log_state, log_ws_state, log_sub_state; its patterns had no workspace, its leases were
@@ -62,7 +71,7 @@ var (
 	bDlvs        = []byte("deliveries")
 	bQueue       = []byte("queue")
 	bDueSubs     = []byte("due_subs")
-	bLeases      = []byte("leases")
+	bLeasesV2    = []byte("leases") // format 2's
 	bOpen        = []byte("open")
 	bDone        = []byte("done")
 	bDoneSub     = []byte("done_sub")
@@ -77,23 +86,30 @@ var (
 	bFinCounts   = []byte("fin_counts")
 	bFigures     = []byte("figures")
 
-	allBuckets = [][]byte{
+	// allBuckets are the buckets in the order of txn's accessors (see bucket).
+	allBuckets = [nBuckets][]byte{
 		bMeta, bSubs, bSubsSeq, bWsSubs, bPatterns, bWsFigures, bEvents, bBare, bDlvs, bQueue,
-		bDueSubs, bLeases, bOpen, bDone, bDoneSub, bLog, bLogWs, bLogSub, bLogEvent, bLogState,
+		bDueSubs, bOpen, bDone, bDoneSub, bLog, bLogWs, bLogSub, bLogEvent, bLogState,
 		bLogWsState, bLogSubState, bCounts, bFinCounts, bFigures,
 	}
+
+	// appendOnly marks dlvs, done_sub and log (see appendFill).
+	appendOnly = [nBuckets]bool{8: true, 13: true, 14: true}
 
 	keyMagic   = []byte("magic")
 	keyVersion = []byte("version")
 	keyFigures = []byte("figures")
 )
 
+// nBuckets is the number of buckets of the layout.
+const nBuckets = 24
+
 const (
 	// magic marks a file as this package's.
 	magic = "shophooks/webhook store"
-	// formatVersion is the layout above. A file of version 1 is migrated at Open; a file
-	// of any other version is refused.
-	formatVersion = 2
+	// formatVersion is the layout above. A file of version 1 or 2 is migrated at Open; a
+	// file of any other version is refused.
+	formatVersion = 3
 )
 
 // Open-index states.
@@ -141,9 +157,12 @@ var (
 
 // tkey encodes t in 8 bytes that sort as t does. The zero time sorts first; times beyond
 // what int64 nanoseconds hold are clamped.
-func tkey(t time.Time) []byte {
+func tkey(t time.Time) []byte { return appendTkey(make([]byte, 0, 8), t) }
+
+// appendTkey appends tkey(t) to b.
+func appendTkey(b []byte, t time.Time) []byte {
 	if t.IsZero() {
-		return make([]byte, 8)
+		return append(b, 0, 0, 0, 0, 0, 0, 0, 0)
 	}
 	var n int64
 	switch {
@@ -154,7 +173,7 @@ func tkey(t time.Time) []byte {
 	default:
 		n = t.UnixNano()
 	}
-	return u64(uint64(n) ^ 1<<63)
+	return binary.BigEndian.AppendUint64(b, uint64(n)^1<<63)
 }
 
 // tdecode is the inverse of tkey.
@@ -176,6 +195,13 @@ type subRecord struct {
 type dlvRecord struct {
 	store.Delivery
 	Seq uint64 `json:"seq"`
+}
+
+// clone returns a copy that shares nothing a change of it could reach.
+func (r *dlvRecord) clone() *dlvRecord {
+	c := *r
+	c.Delivery = r.Delivery.Clone()
+	return &c
 }
 
 // eventHeader is an event without its data, which is stored after it byte for byte.
@@ -214,17 +240,23 @@ func decodeEvent(b []byte) (store.Event, error) {
 
 // txn is a transaction with this layout's buckets at hand.
 type txn struct {
-	tx                                                         *bolt.Tx
-	meta, subs, subsSeq, wsSubs, patterns, wsFigures           *bolt.Bucket
-	events, bare, dlvs, queue, dueSubs, leases, open           *bolt.Bucket
-	done, doneSub, log, logWs, logSub, logEvent                *bolt.Bucket
-	logState, logWsState, logSubState, counts, finCounts, figs *bolt.Bucket
+	tx *bolt.Tx
+	bk [nBuckets]*bolt.Bucket // see bucket
 
 	// figCache holds the figures read in this transaction, decoded once however many
 	// attempts of it change them, and written once by flush.
 	figCache map[figKey]*cachedFigures
 	// subCache holds the subscriptions read or written in this transaction, decoded once.
 	subCache map[string]*subRecord
+
+	// leaseTab is the store's lease table, set only in transactions whose caller holds its
+	// lock (claims and Store.exclusive); afterCommit are the changes to it that such a
+	// transaction makes once it has committed.
+	leaseTab    *leaseTable
+	afterCommit []func(*leaseTable)
+	dropped     map[string]bool // leases dropped by this transaction
+
+	dec *decoders // the store's decode caches; nil decodes every time
 }
 
 type figKey struct {
@@ -243,14 +275,17 @@ func (t *txn) figures(b *bolt.Bucket, key []byte, changed bool) (*store.Figures,
 	k := figKey{b, string(key)}
 	c := t.figCache[k]
 	if c == nil {
-		f, err := figuresOf(b, key)
+		f, err := t.figuresOf(b, key)
 		if err != nil {
 			return nil, err
 		}
 		if t.figCache == nil {
 			t.figCache = make(map[figKey]*cachedFigures)
 		}
-		c = &cachedFigures{f: f}
+		c = &cachedFigures{f: *f}
+		if t.tx.Writable() {
+			c.f = cloneFigures(f) // the shared one stays as it is
+		}
 		t.figCache[k] = c
 	}
 	c.dirty = c.dirty || changed
@@ -268,9 +303,15 @@ func (t *txn) forgetFigures(b *bolt.Bucket, key []byte) error {
 func (t *txn) flush() error {
 	for k, c := range t.figCache {
 		if c.dirty {
-			if err := putFigures(k.b, []byte(k.key), c.f); err != nil {
+			raw, err := json.Marshal(c.f)
+			if err != nil {
 				return err
 			}
+			if err := k.b.Put([]byte(k.key), raw); err != nil {
+				return err
+			}
+			f := cloneFigures(&c.f)
+			t.dec.figures.put(t.figCacheKey(k.b, []byte(k.key)), raw, &f)
 			c.dirty = false
 		}
 	}
@@ -283,26 +324,47 @@ func (t *txn) flush() error {
 // times) keep bbolt's default, which suits them better.
 const appendFill = 0.9
 
-func newTxn(tx *bolt.Tx) *txn {
-	b := tx.Bucket
-	t := &txn{
-		tx: tx, meta: b(bMeta), subs: b(bSubs), subsSeq: b(bSubsSeq), wsSubs: b(bWsSubs),
-		patterns: b(bPatterns), wsFigures: b(bWsFigures), events: b(bEvents), bare: b(bBare),
-		dlvs: b(bDlvs), queue: b(bQueue), dueSubs: b(bDueSubs), leases: b(bLeases),
-		open: b(bOpen), done: b(bDone), doneSub: b(bDoneSub), log: b(bLog), logWs: b(bLogWs),
-		logSub: b(bLogSub), logEvent: b(bLogEvent), logState: b(bLogState),
-		logWsState: b(bLogWsState), logSubState: b(bLogSubState), counts: b(bCounts),
-		finCounts: b(bFinCounts), figs: b(bFigures),
+func newTxn(tx *bolt.Tx) *txn { return &txn{tx: tx} }
+
+// bucket returns the i-th of allBuckets, looked up at its first use in the transaction
+// (a claim uses 6 of the 24).
+func (t *txn) bucket(i int) *bolt.Bucket {
+	if b := t.bk[i]; b != nil {
+		return b
 	}
-	if tx.Writable() && t.dlvs != nil {
-		for _, b := range []*bolt.Bucket{t.dlvs, t.doneSub, t.log} {
-			if b != nil {
-				b.FillPercent = appendFill
-			}
-		}
+	b := t.tx.Bucket(allBuckets[i])
+	if b != nil && t.tx.Writable() && appendOnly[i] {
+		b.FillPercent = appendFill
 	}
-	return t
+	t.bk[i] = b
+	return b
 }
+
+// The buckets, by their index in allBuckets.
+func (t *txn) meta() *bolt.Bucket        { return t.bucket(0) }
+func (t *txn) subs() *bolt.Bucket        { return t.bucket(1) }
+func (t *txn) subsSeq() *bolt.Bucket     { return t.bucket(2) }
+func (t *txn) wsSubs() *bolt.Bucket      { return t.bucket(3) }
+func (t *txn) patterns() *bolt.Bucket    { return t.bucket(4) }
+func (t *txn) wsFigures() *bolt.Bucket   { return t.bucket(5) }
+func (t *txn) events() *bolt.Bucket      { return t.bucket(6) }
+func (t *txn) bare() *bolt.Bucket        { return t.bucket(7) }
+func (t *txn) dlvs() *bolt.Bucket        { return t.bucket(8) }
+func (t *txn) queue() *bolt.Bucket       { return t.bucket(9) }
+func (t *txn) dueSubs() *bolt.Bucket     { return t.bucket(10) }
+func (t *txn) open() *bolt.Bucket        { return t.bucket(11) }
+func (t *txn) done() *bolt.Bucket        { return t.bucket(12) }
+func (t *txn) doneSub() *bolt.Bucket     { return t.bucket(13) }
+func (t *txn) log() *bolt.Bucket         { return t.bucket(14) }
+func (t *txn) logWs() *bolt.Bucket       { return t.bucket(15) }
+func (t *txn) logSub() *bolt.Bucket      { return t.bucket(16) }
+func (t *txn) logEvent() *bolt.Bucket    { return t.bucket(17) }
+func (t *txn) logState() *bolt.Bucket    { return t.bucket(18) }
+func (t *txn) logWsState() *bolt.Bucket  { return t.bucket(19) }
+func (t *txn) logSubState() *bolt.Bucket { return t.bucket(20) }
+func (t *txn) counts() *bolt.Bucket      { return t.bucket(21) }
+func (t *txn) finCounts() *bolt.Bucket   { return t.bucket(22) }
+func (t *txn) figs() *bolt.Bucket        { return t.bucket(23) }
 
 // sub returns the subscription with that ID, nil if there is none. Within a transaction
 // it is decoded once: a change to it must be stored with putSub.
@@ -310,13 +372,20 @@ func (t *txn) sub(id string) (*subRecord, error) {
 	if r, ok := t.subCache[id]; ok {
 		return r, nil
 	}
-	raw := t.subs.Get([]byte(id))
+	raw := t.subs().Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
-	r := new(subRecord)
-	if err := json.Unmarshal(raw, r); err != nil {
-		return nil, fmt.Errorf("storebolt: subscription %q: %w", id, corrupt("%v", err))
+	r, ok := t.decSubs().get(id, raw)
+	if !ok {
+		r = new(subRecord)
+		if err := json.Unmarshal(raw, r); err != nil {
+			return nil, fmt.Errorf("storebolt: subscription %q: %w", id, corrupt("%v", err))
+		}
+		t.decSubs().put(id, raw, r)
+	}
+	if t.tx.Writable() {
+		r = cloneSub(r) // the shared one stays as it is
 	}
 	t.cacheSub(r)
 	return r, nil
@@ -335,13 +404,13 @@ func (t *txn) putSub(r *subRecord) error {
 		return fmt.Errorf("storebolt: subscription %q: %w", r.ID, err)
 	}
 	t.cacheSub(r)
-	return t.subs.Put([]byte(r.ID), raw)
+	return t.subs().Put([]byte(r.ID), raw)
 }
 
 // deleteSubRecord removes a subscription's record.
 func (t *txn) deleteSubRecord(id string) error {
 	delete(t.subCache, id)
-	return t.subs.Delete([]byte(id))
+	return t.subs().Delete([]byte(id))
 }
 
 // patternValue is what the patterns index keeps of a subscription: what InsertEvent
@@ -365,7 +434,7 @@ func patternKey(r *subRecord, pattern string) []byte {
 func (t *txn) putPatterns(r *subRecord) error {
 	v := patternValue(r)
 	for _, p := range r.Events {
-		if err := t.patterns.Put(patternKey(r, p), v); err != nil {
+		if err := t.patterns().Put(patternKey(r, p), v); err != nil {
 			return err
 		}
 	}
@@ -374,7 +443,7 @@ func (t *txn) putPatterns(r *subRecord) error {
 
 func (t *txn) deletePatterns(r *subRecord) error {
 	for _, p := range r.Events {
-		if err := t.patterns.Delete(patternKey(r, p)); err != nil {
+		if err := t.patterns().Delete(patternKey(r, p)); err != nil {
 			return err
 		}
 	}
@@ -382,19 +451,15 @@ func (t *txn) deletePatterns(r *subRecord) error {
 }
 
 func (t *txn) delivery(id string) (*dlvRecord, error) {
-	raw := t.dlvs.Get([]byte(id))
+	raw := t.dlvs().Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
-	var r dlvRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("storebolt: delivery %q: corrupt record: %w", id, err)
-	}
-	return &r, nil
+	return decodeDelivery(id, raw)
 }
 
 func (t *txn) event(id string) (*store.Event, error) {
-	raw := t.events.Get([]byte(id))
+	raw := t.events().Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
@@ -405,25 +470,49 @@ func (t *txn) event(id string) (*store.Event, error) {
 	return &ev, nil
 }
 
-// figuresOf reads the figures kept under key in b (zero figures when there are none).
-func figuresOf(b *bolt.Bucket, key []byte) (store.Figures, error) {
-	var f store.Figures
+// figuresOf reads the figures kept under key in b (zero figures when there are none). The
+// answer may be shared with the decode cache: it must not be changed.
+func (t *txn) figuresOf(b *bolt.Bucket, key []byte) (*store.Figures, error) {
 	raw := b.Get(key)
 	if raw == nil {
+		return &store.Figures{}, nil
+	}
+	ck := t.figCacheKey(b, key)
+	if f, ok := t.decFigures().get(ck, raw); ok {
 		return f, nil
 	}
-	if err := json.Unmarshal(raw, &f); err != nil {
-		return f, fmt.Errorf("storebolt: figures %q: corrupt record: %w", key, err)
+	f := new(store.Figures)
+	if err := json.Unmarshal(raw, f); err != nil {
+		return nil, fmt.Errorf("storebolt: figures %q: corrupt record: %w", key, err)
 	}
+	t.decFigures().put(ck, raw, f)
 	return f, nil
 }
 
-func putFigures(b *bolt.Bucket, key []byte, f store.Figures) error {
-	raw, err := json.Marshal(f)
-	if err != nil {
-		return err
+// figCacheKey is the decode cache's key of the figures under key in b.
+func (t *txn) figCacheKey(b *bolt.Bucket, key []byte) string {
+	tag := byte('s') // per subscription
+	switch b {
+	case t.meta():
+		tag = 'o' // overall
+	case t.wsFigures():
+		tag = 'w' // per workspace
 	}
-	return b.Put(key, raw)
+	return string(append([]byte{tag}, key...))
+}
+
+func (t *txn) decSubs() *decodeCache[*subRecord] {
+	if t.dec == nil {
+		return nil
+	}
+	return &t.dec.subs
+}
+
+func (t *txn) decFigures() *decodeCache[*store.Figures] {
+	if t.dec == nil {
+		return nil
+	}
+	return &t.dec.figures
 }
 
 // hasPrefix reports whether some key of b starts with prefix.

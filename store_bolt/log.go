@@ -26,6 +26,9 @@ func (s *Store) Delivery(ctx context.Context, id string) (store.Delivery, error)
 		out = r.Delivery
 		return nil
 	})
+	if err == nil && out.State == store.DeliveryPending {
+		out.LeasedUntil = s.leases.leasedUntil(id)
+	}
 	return out, err
 }
 
@@ -89,6 +92,7 @@ func (s *Store) Deliveries(ctx context.Context, q store.DeliveryQuery) ([]store.
 	if err != nil {
 		return nil, err
 	}
+	s.leases.overlay(out)
 	return out, nil
 }
 
@@ -107,7 +111,7 @@ func (t *txn) plan(q store.DeliveryQuery) (*bolt.Bucket, []byte, error) {
 				return nil, nil, err
 			}
 		}
-		return t.logEvent, pfx(q.EventID), nil
+		return t.logEvent(), pfx(q.EventID), nil
 	case q.SubscriptionID != "":
 		if q.Workspace != "" {
 			ws, ok, err := t.subWorkspace(q.SubscriptionID)
@@ -116,18 +120,18 @@ func (t *txn) plan(q store.DeliveryQuery) (*bolt.Bucket, []byte, error) {
 			}
 		}
 		if st != nil {
-			return t.logSubState, cat(pfx(q.SubscriptionID), st), nil
+			return t.logSubState(), cat(pfx(q.SubscriptionID), st), nil
 		}
-		return t.logSub, pfx(q.SubscriptionID), nil
+		return t.logSub(), pfx(q.SubscriptionID), nil
 	case q.Workspace != "":
 		if st != nil {
-			return t.logWsState, cat(pfx(q.Workspace), st), nil
+			return t.logWsState(), cat(pfx(q.Workspace), st), nil
 		}
-		return t.logWs, pfx(q.Workspace), nil
+		return t.logWs(), pfx(q.Workspace), nil
 	case st != nil:
-		return t.logState, st, nil
+		return t.logState(), st, nil
 	}
-	return t.log, []byte{}, nil
+	return t.log(), []byte{}, nil
 }
 
 // subWorkspace returns the workspace of a subscription's deliveries: the subscription's,
@@ -138,7 +142,7 @@ func (t *txn) subWorkspace(id string) (ws string, ok bool, err error) {
 		return r.wsOrEmpty(), r != nil, err
 	}
 	prefix := pfx(id)
-	k, v := lastBefore(t.logSub.Cursor(), prefixEnd(prefix))
+	k, v := lastBefore(t.logSub().Cursor(), prefixEnd(prefix))
 	if k == nil || !bytes.HasPrefix(k, prefix) {
 		return "", false, nil
 	}
@@ -196,25 +200,25 @@ func match(q store.DeliveryQuery, r *dlvRecord) bool {
 func (s *Store) Stats(ctx context.Context, workspace string, now time.Time) (store.Stats, error) {
 	var st store.Stats
 	err := s.view(ctx, func(t *txn) error {
-		b, key := t.meta, keyFigures
+		b, key := t.meta(), keyFigures
 		if workspace != "" {
-			b, key = t.wsFigures, pfx(workspace)
+			b, key = t.wsFigures(), pfx(workspace)
 		}
-		overall, err := figuresOf(b, key)
+		overall, err := t.figuresOf(b, key)
 		if err != nil {
 			return err
 		}
 		st = store.Stats{Overall: overall.HealthAt(now), Subscriptions: make(map[string]store.Health)}
 		var oldestAll time.Time
 		err = t.forEachSub(workspace, func(r *subRecord) error {
-			f, err := figuresOf(t.figs, []byte(r.ID))
+			f, err := t.figuresOf(t.figs(), []byte(r.ID))
 			if err != nil {
 				return err
 			}
 			h := f.HealthAt(now)
 			h.Pending, h.Held = t.countsOf(r.ID)
 			prefix := append(pfx(r.ID), openPending)
-			if k, _ := t.open.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8 {
+			if k, _ := t.open().Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8 {
 				created := tdecode(k[len(prefix):])
 				h.OldestPendingAge = max(0, now.Sub(created))
 				if oldestAll.IsZero() || created.Before(oldestAll) {
@@ -284,7 +288,7 @@ func (t *txn) prune(req store.PruneRequest) (int, int, error) {
 	if !req.Before.IsZero() {
 		cut := tkey(req.Before)
 		var ids []string
-		c := t.done.Cursor()
+		c := t.done().Cursor()
 		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], cut) < 0 && len(ids) < left(); k, _ = c.Next() {
 			ids = append(ids, string(k[8:]))
 		}
@@ -301,7 +305,7 @@ func (t *txn) prune(req store.PruneRequest) (int, int, error) {
 			count int64
 		}
 		var over []excess
-		_ = t.finCounts.ForEach(func(k, v []byte) error {
+		_ = t.finCounts().ForEach(func(k, v []byte) error {
 			if c := counter(v, 0); c > int64(req.KeepPerSubscription) {
 				over = append(over, excess{string(k), c - int64(req.KeepPerSubscription)})
 			}
@@ -310,7 +314,7 @@ func (t *txn) prune(req store.PruneRequest) (int, int, error) {
 		for _, o := range over {
 			prefix := pfx(o.sub)
 			var ids []string
-			c := t.doneSub.Cursor()
+			c := t.doneSub().Cursor()
 			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && int64(len(ids)) < o.count && len(ids) < left(); k, v = c.Next() {
 				ids = append(ids, string(v))
 			}
@@ -332,7 +336,7 @@ func (t *txn) prune(req store.PruneRequest) (int, int, error) {
 		// Events that never had a delivery, once they occurred before the cut-off.
 		cut := tkey(req.Before)
 		var keys [][]byte
-		c := t.bare.Cursor()
+		c := t.bare().Cursor()
 		for k, _ := c.First(); k != nil && bytes.Compare(k[:8], cut) < 0; k, _ = c.Next() {
 			if req.Limit > 0 && len(keys) >= req.Limit {
 				break
@@ -340,7 +344,7 @@ func (t *txn) prune(req store.PruneRequest) (int, int, error) {
 			keys = append(keys, bytes.Clone(k))
 		}
 		for _, k := range keys {
-			if err := t.bare.Delete(k); err != nil {
+			if err := t.bare().Delete(k); err != nil {
 				return n, 0, err
 			}
 			if err := t.dropEventIfBare(string(k[8:])); err != nil {
@@ -354,8 +358,8 @@ func (t *txn) prune(req store.PruneRequest) (int, int, error) {
 
 // dropEventIfBare removes an event that no delivery refers to.
 func (t *txn) dropEventIfBare(id string) error {
-	if hasPrefix(t.logEvent, pfx(id)) {
+	if hasPrefix(t.logEvent(), pfx(id)) {
 		return nil
 	}
-	return t.events.Delete([]byte(id))
+	return t.events().Delete([]byte(id))
 }

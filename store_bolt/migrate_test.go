@@ -141,13 +141,14 @@ func TestFormat1File(t *testing.T) {
 	assert.Equal(t, int64(4), st.Overall.Attempts)
 	assert.Equal(t, int64(2), st.Overall.DeliveriesSucceeded)
 
-	// The file is format 2 now, and reopens as such.
+	// The file is format 3 now, and reopens as such.
 	require.NoError(t, s.Close())
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	require.NoError(t, err)
 	require.NoError(t, db.View(func(tx *bolt.Tx) error {
-		assert.Equal(t, uint64(2), binary.BigEndian.Uint64(tx.Bucket([]byte("meta")).Get([]byte("version"))))
+		assert.Equal(t, uint64(3), binary.BigEndian.Uint64(tx.Bucket([]byte("meta")).Get([]byte("version"))))
 		assert.Nil(t, tx.Bucket([]byte("due")), "format 1's due index is gone")
+		assert.Nil(t, tx.Bucket([]byte("leases")), "and its leases")
 		return nil
 	}))
 	require.NoError(t, db.Close())

@@ -11,71 +11,73 @@ import (
 	"github.com/shophooks/webhook/store"
 )
 
-// ClaimDue implements store.Store. It walks due_subs (each subscription with a pending
-// delivery, by its first due time) and, for each subscription its quota lets in, the
+// ClaimDue implements store.Store. It walks the subscriptions with a pending delivery by
+// their first due time (due_subs, see dueWalk) and, for each one its quota lets in, the
 // subscription's queue from its start: a subscription skipped by its quota costs a seek
-// and the walk over its expired leases, never a walk over its backlog.
+// and a look at its leases, never a walk over its backlog. It reads the file and writes
+// nothing: the leases it takes are kept in memory (see leaseTable). Only when it finds
+// due deliveries of a deleted or inactive subscription does it write, to settle them.
 func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
 	if err := store.CheckLease(req.Now, req.LeaseUntil); err != nil {
 		return nil, time.Time{}, err
 	}
-	var out []store.Claim
-	var next time.Time
-	// A claim shares its transaction and commit with the inserts and attempt records
-	// that queue meanwhile (see committer): the claim of a round and the records of the
-	// previous one cost one fsync. It may run more than once, as Quota allows.
-	err := s.batch(ctx, func(t *txn) error {
-		var err error
-		out, next, err = t.claimDue(req)
-		return err
-	})
+	if err := ctx.Err(); err != nil {
+		return nil, time.Time{}, err
+	}
+	cl := &claimer{
+		req: req, nowKey: tkey(req.Now), events: make(map[string]*store.Event),
+	}
+	s.leases.mu.Lock()
+	err := wrap(s.run(func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			t := s.txn(tx)
+			t.leaseTab = s.leases
+			cl.t = t
+			return cl.claim()
+		})
+	}))
+	if err == nil {
+		for _, l := range cl.leases {
+			s.leases.put(l)
+		}
+	}
+	s.leases.mu.Unlock()
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	return out, next, nil
+	if len(cl.settle) > 0 {
+		if err := s.settle(ctx, cl.settle, req.Now); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	return cl.out, cl.next, nil
 }
 
 // claimer is the state of one ClaimDue.
 type claimer struct {
-	t       *txn
-	req     store.ClaimRequest
-	nowKey  []byte
-	out     []store.Claim
-	next    time.Time
-	visited map[string]bool
-	events  map[string]*store.Event
+	t      *txn
+	req    store.ClaimRequest
+	nowKey []byte
+	out    []store.Claim
+	leases []*lease // out's, for the table
+	next   time.Time
+	events map[string]*store.Event
+	settle []string // deleted or inactive subscriptions with due deliveries
 }
 
-func (t *txn) claimDue(req store.ClaimRequest) ([]store.Claim, time.Time, error) {
-	cl := &claimer{
-		t: t, req: req, nowKey: tkey(req.Now),
-		visited: make(map[string]bool), events: make(map[string]*store.Event),
-	}
-	c := t.dueSubs.Cursor()
-	for k, _ := c.First(); k != nil; {
-		key := bytes.Clone(k)
-		subID := string(key[16:])
-		if cl.visited[subID] {
-			k, _ = c.Next()
-			continue
+func (cl *claimer) claim() error {
+	w := cl.t.dueWalk()
+	for {
+		d, ok := w.next()
+		if !ok {
+			return nil
 		}
-		cl.visited[subID] = true
-		due := bytes.Compare(key[:8], cl.nowKey) <= 0
-		done, err := cl.visit(subID, tdecode(key[:8]), due && len(cl.out) < req.Limit)
-		if err != nil {
-			return nil, time.Time{}, err
-		}
-		if done {
-			break
-		}
-		// The visit moved keys: find our place again. Keys before it are visited or new
-		// places of visited subscriptions.
-		k, _ = c.Seek(key)
-		if k != nil && bytes.Equal(k, key) {
-			k, _ = c.Next()
+		due := bytes.Compare(d.key[:8], cl.nowKey) <= 0
+		done, err := cl.visit(d.sub, tdecode(d.key[:8]), due && len(cl.out) < cl.req.Limit)
+		if err != nil || done {
+			return err
 		}
 	}
-	return cl.out, cl.next, nil
 }
 
 // later takes note of a time for next.
@@ -101,11 +103,19 @@ func (cl *claimer) visit(subID string, first time.Time, claim bool) (done bool, 
 			cl.later(first)
 			return true, nil
 		}
-		return false, cl.settle(subID, sub)
+		cl.settle = append(cl.settle, subID)
+		w := t.queueWalk(subID)
+		for e, ok := w.next(); ok; e, ok = w.next() {
+			if bytes.Compare(e.key[:8], cl.nowKey) > 0 {
+				cl.later(tdecode(e.key[:8]))
+				break
+			}
+		}
+		return false, nil
 	}
 	quota := cl.req.Limit
 	if cl.req.Quota != nil {
-		quota = cl.req.Quota(&sub.Subscription, t.inFlight(subID, cl.req.Now))
+		quota = cl.req.Quota(&sub.Subscription, t.leaseTab.inFlight(subID, cl.req.Now))
 	}
 	if quota <= 0 {
 		return false, nil // its deliveries do not count
@@ -114,44 +124,50 @@ func (cl *claimer) visit(subID string, first time.Time, claim bool) (done bool, 
 		cl.later(first)
 		return true, nil
 	}
-	// The subscription's first n+1 queue keys: the ones to claim, and the one after.
+	// The subscription's first n entries to claim, and the one after.
 	n := min(quota, cl.req.Limit-len(cl.out))
-	prefix := pfx(subID)
-	var ids []string
+	var take []qentry
 	var left []byte
-	c := t.queue.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if len(ids) == n || bytes.Compare(k[len(prefix):len(prefix)+8], cl.nowKey) > 0 {
-			left = bytes.Clone(k[len(prefix) : len(prefix)+8])
+	w := t.queueWalk(subID)
+	for e, ok := w.next(); ok; e, ok = w.next() {
+		if len(take) == n || bytes.Compare(e.key[:8], cl.nowKey) > 0 {
+			left = e.key[:8]
 			break
 		}
-		ids = append(ids, string(k[len(prefix)+16:]))
+		take = append(take, e)
 	}
-	f, err := t.figures(t.figs, []byte(subID), false)
+	f, err := t.figures(t.figs(), []byte(subID), false)
 	if err != nil {
 		return false, err
 	}
-	for _, id := range ids {
-		if err := cl.lease(id, sub, f.Run); err != nil {
+	for _, e := range take {
+		if err := cl.lease(e, sub, f.Run); err != nil {
 			return false, err
 		}
 	}
-	if left != nil && quota > len(ids) {
+	if left != nil && quota > len(take) {
 		// Left because it was not due yet or the limit was reached.
 		cl.later(tdecode(left))
 	}
 	return false, nil
 }
 
-// lease claims one delivery.
-func (cl *claimer) lease(id string, sub *subRecord, run store.FailureRun) error {
-	t := cl.t
-	r, err := t.delivery(id)
+// lease claims one delivery (a lease that ran out is taken again): the claim to hand out
+// and the lease for the table.
+func (cl *claimer) lease(e qentry, sub *subRecord, run store.FailureRun) error {
+	t, id := cl.t, e.id
+	raw := t.dlvs().Get([]byte(id))
+	if raw == nil && e.lease == nil {
+		return fmt.Errorf("storebolt: queued delivery %q: %w", id, store.ErrNotFound)
+	}
+	if e.lease != nil && !bytes.Equal(raw, e.lease.raw) {
+		// Recorded (or gone) since it was claimed, and its lease not cleared yet: the
+		// file says what is due.
+		return nil
+	}
+	r, err := decodeDelivery(id, raw)
 	if err != nil {
 		return err
-	}
-	if r == nil {
-		return fmt.Errorf("storebolt: queued delivery %q: %w", id, store.ErrNotFound)
 	}
 	ev, ok := cl.events[r.EventID]
 	if !ok {
@@ -163,49 +179,64 @@ func (cl *claimer) lease(id string, sub *subRecord, run store.FailureRun) error 
 		}
 		cl.events[r.EventID] = ev
 	}
-	prev := *r
-	r.LeasedUntil = cl.req.LeaseUntil
-	if err := t.save(&prev, r); err != nil {
-		return err
-	}
+	l := &lease{id: id, sub: r.SubscriptionID, until: cl.req.LeaseUntil, rec: r, raw: bytes.Clone(raw)}
+	copy(l.key[:8], tkey(l.until))
+	copy(l.key[8:], u64(r.Seq))
+	cl.leases = append(cl.leases, l)
 	c := store.Claim{Delivery: r.Delivery.Clone(), Event: *ev, Subscription: sub.Subscription.Clone(), Failures: run}
+	c.Delivery.LeasedUntil = l.until
 	c.Event.Data = bytes.Clone(ev.Data)
 	cl.out = append(cl.out, c)
 	return nil
 }
 
-// settle moves the due deliveries of a deleted or inactive subscription to the state its
-// status gives them.
-func (cl *claimer) settle(subID string, sub *subRecord) error {
-	state := store.DeliveryCancelled
-	if sub != nil {
-		state = store.InactiveState(sub.WhileInactive)
-	}
-	prefix := pfx(subID)
-	var ids []string
-	c := cl.t.queue.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if bytes.Compare(k[len(prefix):len(prefix)+8], cl.nowKey) > 0 {
-			cl.later(tdecode(k[len(prefix) : len(prefix)+8]))
-			break
+// settle moves the due deliveries of deleted or inactive subscriptions that are not in
+// flight to the state the subscription's status gives them. The subscriptions are looked
+// at again: one may have been activated since the claim saw it.
+func (s *Store) settle(ctx context.Context, subs []string, now time.Time) error {
+	nowKey := tkey(now)
+	return s.exclusive(ctx, func(t *txn) error {
+		for _, subID := range subs {
+			sub, err := t.sub(subID)
+			if err != nil {
+				return err
+			}
+			if sub != nil && sub.Status == store.StatusActive {
+				continue
+			}
+			state := store.DeliveryCancelled
+			if sub != nil {
+				state = store.InactiveState(sub.WhileInactive)
+			}
+			// Due ones only: a delivery still leased is due at its lease end.
+			var ids []string
+			w := t.queueWalk(subID)
+			for e, ok := w.next(); ok && bytes.Compare(e.key[:8], nowKey) <= 0; e, ok = w.next() {
+				ids = append(ids, e.id)
+				if e.lease != nil {
+					t.dropLease(e.id)
+				}
+			}
+			for _, id := range ids {
+				if err := t.update(id, func(r *dlvRecord) { setState(r, state, now) }); err != nil {
+					return err
+				}
+			}
 		}
-		ids = append(ids, string(k[len(prefix)+16:]))
-	}
-	for _, id := range ids {
-		if err := cl.t.update(id, func(r *dlvRecord) { setState(r, state, cl.req.Now) }); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
-// NextDue implements store.Store: the first key of due_subs.
+// NextDue implements store.Store: the first subscription of dueWalk.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due time.Time
 	var ok bool
+	s.leases.mu.Lock()
+	defer s.leases.mu.Unlock()
 	err := s.view(ctx, func(t *txn) error {
-		if k, _ := t.dueSubs.Cursor().First(); k != nil {
-			due, ok = tdecode(k[:8]), true
+		t.leaseTab = s.leases
+		if d, found := t.dueWalk().next(); found {
+			due, ok = tdecode(d.key[:8]), true
 		}
 		return nil
 	})
@@ -213,20 +244,35 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 }
 
 // RecordAttempt implements store.Store. Concurrent calls share a transaction and its
-// commit.
+// commit; the delivery's lease is cleared once it has committed. A record with an action
+// (deactivate, delete) changes what other deliveries' leases mean, and commits alone
+// (see exclusive).
 func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (store.Delivery, error) {
+	id := rec.DeliveryID
+	s.leases.mu.Lock()
+	l := s.leases.get(id)
+	s.leases.mu.Unlock()
 	var out store.Delivery
 	var missing bool
-	err := s.batch(ctx, func(t *txn) error {
+	record := func(t *txn) error {
 		out, missing = store.Delivery{}, false
-		r, err := t.delivery(rec.DeliveryID)
-		if err != nil {
-			return err
-		}
-		if r == nil {
+		raw := t.dlvs().Get([]byte(id))
+		if raw == nil {
 			// Not an error of the transaction: the others in the batch go on.
 			missing = true
 			return nil
+		}
+		var r *dlvRecord
+		if l != nil && bytes.Equal(raw, l.raw) {
+			r = l.rec.clone() // as claimed, and still as stored
+		} else {
+			var err error
+			if r, err = decodeDelivery(id, raw); err != nil {
+				return err
+			}
+		}
+		if rec.Action != store.ActionNone {
+			t.dropLease(id)
 		}
 		if err := t.recordAttempt(r, rec); err != nil {
 			return err
@@ -234,18 +280,29 @@ func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (sto
 		// The action (deactivate, delete) may have moved the delivery again: answer
 		// with it as stored. Without one, r is as stored.
 		if rec.Action != store.ActionNone {
-			if r, err = t.delivery(rec.DeliveryID); err != nil || r == nil {
+			var err error
+			if r, err = t.delivery(id); err != nil || r == nil {
 				return err
 			}
 		}
 		out = r.Delivery.Clone()
 		return nil
-	})
+	}
+	var err error
+	if rec.Action == store.ActionNone {
+		if err = s.batch(ctx, record); err == nil {
+			s.leases.mu.Lock()
+			s.leases.drop(id)
+			s.leases.mu.Unlock()
+		}
+	} else {
+		err = s.exclusive(ctx, record)
+	}
 	switch {
 	case err != nil:
 		return store.Delivery{}, err
 	case missing:
-		return store.Delivery{}, notFound("delivery", rec.DeliveryID)
+		return store.Delivery{}, notFound("delivery", id)
 	}
 	return out, nil
 }
@@ -254,7 +311,6 @@ func (t *txn) recordAttempt(r *dlvRecord, rec store.AttemptRecord) error {
 	prev := *r
 	now := rec.Attempt.SentAt.Add(rec.Attempt.Duration)
 	r.Attempts = append(r.Attempts, rec.Attempt)
-	r.LeasedUntil = time.Time{}
 	r.UpdatedAt = now
 	sub, err := t.sub(r.SubscriptionID)
 	if err != nil {
@@ -283,15 +339,17 @@ func (t *txn) recordAttempt(r *dlvRecord, rec store.AttemptRecord) error {
 	}
 	if !rec.Attempt.Test {
 		if sub != nil {
-			if err := t.observe(t.figs, []byte(sub.ID), rec.Attempt, ended); err != nil {
+			if err := t.observe(t.figs(), []byte(sub.ID), rec.Attempt, ended); err != nil {
 				return err
 			}
 		}
-		if err := t.observe(t.meta, keyFigures, rec.Attempt, ended); err != nil {
+		if err := t.observe(t.meta(), keyFigures, rec.Attempt, ended); err != nil {
 			return err
 		}
-		if err := t.observe(t.wsFigures, pfx(r.Workspace), rec.Attempt, ended); err != nil {
-			return err
+		if r.Workspace != "" { // the default workspace's are the overall ones
+			if err := t.observe(t.wsFigures(), pfx(r.Workspace), rec.Attempt, ended); err != nil {
+				return err
+			}
 		}
 	}
 	if sub == nil {
@@ -336,7 +394,7 @@ func (t *txn) observe(b *bolt.Bucket, key []byte, a store.Attempt, state store.D
 // Redeliver implements store.Store.
 func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) (store.Delivery, error) {
 	var out store.Delivery
-	err := s.update(ctx, func(t *txn) error {
+	err := s.exclusive(ctx, func(t *txn) error {
 		r, err := t.delivery(id)
 		if err != nil {
 			return err
@@ -354,11 +412,13 @@ func (s *Store) Redeliver(ctx context.Context, id string, now time.Time) (store.
 		if sub.Status != store.StatusActive {
 			return fmt.Errorf("storebolt: delivery %q: subscription %q: %w", id, sub.ID, store.ErrInactive)
 		}
-		if r.LeasedUntil.After(now) {
-			return fmt.Errorf("storebolt: delivery %q: %w", id, store.ErrInFlight)
+		if l := t.leaseOf(id); l != nil {
+			if r.State == store.DeliveryPending && l.until.After(now) {
+				return fmt.Errorf("storebolt: delivery %q: %w", id, store.ErrInFlight)
+			}
+			t.dropLease(id) // run out, or its attempt recorded: the fresh round starts now
 		}
 		prev := *r
-		r.LeasedUntil = time.Time{}
 		r.RoundStart = len(r.Attempts)
 		r.NextAttemptAt = now
 		r.Test = false

@@ -16,22 +16,22 @@ func (s *Store) CreateSubscription(ctx context.Context, sub store.Subscription) 
 		return errors.New("storebolt: subscription has no ID")
 	}
 	return s.update(ctx, func(t *txn) error {
-		if t.subs.Get([]byte(sub.ID)) != nil {
+		if t.subs().Get([]byte(sub.ID)) != nil {
 			return fmt.Errorf("storebolt: subscription %q: %w", sub.ID, store.ErrConflict)
 		}
 		r := &subRecord{Subscription: sub.Clone()}
 		if r.Status == "" {
 			r.Status = store.StatusActive
 		}
-		seq, err := t.subsSeq.NextSequence()
+		seq, err := t.subsSeq().NextSequence()
 		if err != nil {
 			return err
 		}
 		r.Seq = seq
-		if err := t.subsSeq.Put(u64(seq), []byte(sub.ID)); err != nil {
+		if err := t.subsSeq().Put(u64(seq), []byte(sub.ID)); err != nil {
 			return err
 		}
-		if err := t.wsSubs.Put(cat(pfx(r.Workspace), u64(seq)), []byte(sub.ID)); err != nil {
+		if err := t.wsSubs().Put(cat(pfx(r.Workspace), u64(seq)), []byte(sub.ID)); err != nil {
 			return err
 		}
 		if err := t.putPatterns(r); err != nil {
@@ -52,7 +52,7 @@ func (s *Store) Subscription(ctx context.Context, id string) (store.Subscription
 		if r == nil {
 			return notFound("subscription", id)
 		}
-		out = r.Subscription
+		out = r.Subscription.Clone() // r is shared with the decode cache
 		return nil
 	})
 	return out, err
@@ -62,7 +62,7 @@ func (s *Store) Subscription(ctx context.Context, id string) (store.Subscription
 func (s *Store) UpdateSubscription(ctx context.Context, id string, now time.Time, fn func(*store.Subscription) error) (store.Subscription, error) {
 	var out store.Subscription
 	var fnErr error
-	err := s.update(ctx, func(t *txn) error {
+	err := s.exclusive(ctx, func(t *txn) error {
 		fnErr = nil
 		r, err := t.sub(id)
 		if err != nil {
@@ -123,11 +123,10 @@ func (t *txn) statusChanged(r *subRecord, now time.Time) error {
 	}
 	state := store.InactiveState(r.WhileInactive)
 	for _, id := range t.openIDs(r.ID, openPending) {
-		if err := t.update(id, func(d *dlvRecord) {
-			if d.LeasedUntil.IsZero() {
-				setState(d, state, now)
-			}
-		}); err != nil {
+		if t.leaseOf(id) != nil {
+			continue // settled by its RecordAttempt, or by a claim once its lease runs out
+		}
+		if err := t.update(id, func(d *dlvRecord) { setState(d, state, now) }); err != nil {
 			return err
 		}
 	}
@@ -138,7 +137,7 @@ func (t *txn) statusChanged(r *subRecord, now time.Time) error {
 func (t *txn) openIDs(sub string, state byte) []string {
 	prefix := append(pfx(sub), state)
 	var ids []string
-	c := t.open.Cursor()
+	c := t.open().Cursor()
 	for k, _ := c.Seek(prefix); k != nil && len(k) >= len(prefix)+8 && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
 		ids = append(ids, string(k[len(prefix)+8:]))
 	}
@@ -147,7 +146,7 @@ func (t *txn) openIDs(sub string, state byte) []string {
 
 // DeleteSubscription implements store.Store.
 func (s *Store) DeleteSubscription(ctx context.Context, id string, now time.Time) error {
-	return s.update(ctx, func(t *txn) error {
+	return s.exclusive(ctx, func(t *txn) error {
 		r, err := t.sub(id)
 		if err != nil {
 			return err
@@ -164,6 +163,9 @@ func (s *Store) DeleteSubscription(ctx context.Context, id string, now time.Time
 func (t *txn) deleteSub(r *subRecord, now time.Time) error {
 	ids := append(t.openIDs(r.ID, openPending), t.openIDs(r.ID, openHeld)...)
 	for _, id := range ids {
+		if t.leaseOf(id) != nil {
+			t.dropLease(id) // cancelled: its attempt's record keeps that state
+		}
 		if err := t.update(id, func(d *dlvRecord) { setState(d, store.DeliveryCancelled, now) }); err != nil {
 			return err
 		}
@@ -171,11 +173,11 @@ func (t *txn) deleteSub(r *subRecord, now time.Time) error {
 	key := []byte(r.ID)
 	for _, err := range []error{
 		t.deletePatterns(r),
-		t.subsSeq.Delete(u64(r.Seq)),
-		t.wsSubs.Delete(cat(pfx(r.Workspace), u64(r.Seq))),
+		t.subsSeq().Delete(u64(r.Seq)),
+		t.wsSubs().Delete(cat(pfx(r.Workspace), u64(r.Seq))),
 		t.deleteSubRecord(r.ID),
-		t.counts.Delete(key),
-		t.forgetFigures(t.figs, key),
+		t.counts().Delete(key),
+		t.forgetFigures(t.figs(), key),
 	} {
 		if err != nil {
 			return err
@@ -192,7 +194,7 @@ func (s *Store) Subscriptions(ctx context.Context, f store.SubscriptionFilter) (
 		out = out[:0]
 		return t.forEachSub(f.Workspace, func(r *subRecord) error {
 			if f.Match(r.Subscription) {
-				out = append(out, r.Subscription)
+				out = append(out, r.Subscription.Clone()) // r is shared with the decode cache
 			}
 			return nil
 		})
@@ -206,9 +208,9 @@ func (s *Store) Subscriptions(ctx context.Context, f store.SubscriptionFilter) (
 // forEachSub calls fn with each subscription of a workspace (every workspace's when
 // workspace is empty), oldest first.
 func (t *txn) forEachSub(workspace string, fn func(r *subRecord) error) error {
-	b, prefix := t.subsSeq, []byte(nil)
+	b, prefix := t.subsSeq(), []byte(nil)
 	if workspace != "" {
-		b, prefix = t.wsSubs, pfx(workspace)
+		b, prefix = t.wsSubs(), pfx(workspace)
 	}
 	c := b.Cursor()
 	for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
