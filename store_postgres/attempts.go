@@ -23,42 +23,55 @@ const maxRecordBatch = 128
 const figureShards = 16
 
 var (
-	// qRecord appends an attempt to a delivery and moves it to its next state, as
-	// RecordAttempt says: a delivery no longer pending keeps its state; a retry of a
-	// delivery whose subscription is gone is cancelled, one whose subscription is inactive
-	// is held or cancelled. A retry writes a hint for the claims.
+	// qRecord appends an attempt to each delivery of a batch and moves it to its next
+	// state, as RecordAttempt says, in one statement: a delivery no longer pending keeps
+	// its state; a retry of a delivery whose subscription is gone is cancelled, one whose
+	// subscription is inactive is held or cancelled. Retries write hints for the claims.
+	// The deliveries ($1) are all different; each answer carries its record's ordinal,
+	// and a delivery not found has none. The delivery rows are locked in key order, so
+	// that concurrent batches do not deadlock.
 	qRecord = query(`
-WITH cur AS (
-    SELECT d.seq, d.workspace, d.sub_id, s.state, s.attempts,
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[],
+                         $6::timestamptz[], $7::bigint[], $8::int[], $9::bytea[], $10::bytea[], $11::text[],
+                         $12::text[], $13::timestamptz[], $14::boolean[])
+        WITH ORDINALITY AS t(id, state, next, ended, number, sent_at, duration, status_code, response_body,
+                             error, error_kind, outcome, next_attempt_at, test, ord)
+),
+cur AS (
+    SELECT i.*, d.seq, d.sub_id, s.state AS was, s.attempts,
            sub.id IS NOT NULL AS sub_exists,
            coalesce(sub.status, '') AS sub_status, coalesce(sub.while_inactive, '') AS while_inactive
-    FROM {{schema}}.deliveries d
+    FROM input i
+    JOIN {{schema}}.deliveries d ON d.id = i.id
     JOIN {{schema}}.delivery_state s ON s.seq = d.seq
     LEFT JOIN {{schema}}.subscriptions sub ON sub.id = d.sub_id
-    WHERE d.id = $1
+    ORDER BY d.seq
     FOR UPDATE OF s
 ),
 nxt AS (
     SELECT cur.*, CASE
-        WHEN cur.state <> 'pending' THEN cur.state
+        WHEN cur.was <> 'pending' THEN cur.was
         WHEN NOT cur.sub_exists THEN 'cancelled'
-        WHEN $2::text = 'pending' AND cur.sub_status <> 'active' THEN
+        WHEN cur.state = 'pending' AND cur.sub_status <> 'active' THEN
             CASE WHEN cur.while_inactive = 'hold' THEN 'held' ELSE 'cancelled' END
-        ELSE $2::text END AS new_state
+        ELSE cur.state END AS new_state
     FROM cur
 ),
 att AS (
     INSERT INTO {{schema}}.attempts (delivery_seq, n, number, sent_at, duration, status_code, response_body,
                                      error, error_kind, outcome, next_attempt_at, test)
-    SELECT nxt.seq, nxt.attempts + 1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM nxt
+    SELECT seq, attempts + 1, number, sent_at, duration, status_code, response_body, error, error_kind,
+           outcome, next_attempt_at, test
+    FROM nxt ORDER BY seq
 ),
 upd AS (
     UPDATE {{schema}}.delivery_state s SET
         state = nxt.new_state,
         attempts = nxt.attempts + 1,
-        updated_at = $4::timestamptz,
-        next_attempt_at = CASE WHEN nxt.new_state = 'pending' THEN $3::timestamptz END,
-        finished_at = CASE WHEN nxt.new_state IN ('succeeded', 'failed', 'cancelled') THEN $4::timestamptz END
+        updated_at = nxt.ended,
+        next_attempt_at = CASE WHEN nxt.new_state = 'pending' THEN nxt.next END,
+        finished_at = CASE WHEN nxt.new_state IN ('succeeded', 'failed', 'cancelled') THEN nxt.ended END
     FROM nxt WHERE s.seq = nxt.seq
     RETURNING s.*
 ),
@@ -66,18 +79,19 @@ dequeue AS (
     DELETE FROM {{schema}}.queue q USING nxt WHERE q.seq = nxt.seq AND nxt.new_state <> 'pending'
 ),
 requeue AS (
-    UPDATE {{schema}}.queue q SET due_at = $3::timestamptz, leased_until = NULL
+    UPDATE {{schema}}.queue q SET due_at = nxt.next, leased_until = NULL
     FROM nxt WHERE q.seq = nxt.seq AND nxt.new_state = 'pending'
 ),
 hint AS (
     INSERT INTO {{schema}}.hints (sub_id, due)
-    SELECT nxt.sub_id, $3::timestamptz FROM nxt WHERE nxt.new_state = 'pending'
+    SELECT sub_id, min(next) FROM nxt WHERE new_state = 'pending' GROUP BY sub_id
 )
-SELECT nxt.state, nxt.sub_exists,
+SELECT nxt.ord, nxt.was, nxt.sub_exists,
        CASE WHEN nxt.attempts > 0 THEN (` + attemptsJSON + `) END,
        ` + dlvCols + `
 FROM nxt JOIN upd s ON s.seq = nxt.seq JOIN {{schema}}.deliveries d ON d.seq = nxt.seq
-CROSS JOIN (SELECT NULL::timestamptz AS leased_until) q`)
+CROSS JOIN (SELECT NULL::timestamptz AS leased_until) q
+ORDER BY nxt.ord`)
 
 	// qDeactivateFor deactivates the subscription of delivery $1 unless it is inactive
 	// already, and holds or cancels its pending deliveries not in flight.
@@ -259,6 +273,41 @@ func (s *Store) recordTx(ctx context.Context, recs []store.AttemptRecord) ([]rec
 	}
 }
 
+// recorded is what qRecord answers for one record.
+type recorded struct {
+	d         store.Delivery
+	before    string // the delivery's state before the record
+	subExists bool
+}
+
+// readRecords reads what qRecord answers for seg: nil for a delivery not found.
+func readRecords(br pgx.BatchResults, seg []store.AttemptRecord) ([]*recorded, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	got := make([]*recorded, len(seg))
+	for rows.Next() {
+		var ord int64
+		var prev []byte
+		g := &recorded{}
+		r, err := scanDelivery(rowWithFirsts{rows, []any{&ord, &g.before, &g.subExists, &prev}})
+		if err != nil {
+			return nil, err
+		}
+		if r.d.Attempts, err = decodeAttempts(prev); err != nil {
+			return nil, err
+		}
+		a := seg[ord-1].Attempt // as stored: to the microsecond
+		a.SentAt, a.NextAttemptAt = a.SentAt.Truncate(time.Microsecond), a.NextAttemptAt.Truncate(time.Microsecond)
+		r.d.Attempts = append(r.d.Attempts, a)
+		g.d = r.d
+		got[ord-1] = g
+	}
+	return got, rows.Err()
+}
+
 // slotsKept is how long time slots are kept: longer than the longest window.
 const slotsKept = 26 * time.Hour
 
@@ -275,24 +324,78 @@ type figDelta struct {
 	reset bool // an attempt succeeded: the stored failure run ended
 }
 
-// record applies recs in order in p, and commits: two round trips.
+// recordRows are the columns of qRecord.
+type recordRows struct {
+	ids, states, kinds, outcomes   []string
+	nexts, ends, sentAts, nextAtts []*time.Time
+	numbers, codes                 []int32
+	durations                      []int64
+	bodies, errs                   [][]byte
+	tests                          []bool
+}
+
+func (r *recordRows) add(rec store.AttemptRecord) {
+	a := rec.Attempt
+	end := a.SentAt.Add(a.Duration)
+	next := rec.NextAttemptAt
+	if rec.State == store.DeliveryPending && next.IsZero() {
+		next = end
+	}
+	r.ids, r.states = append(r.ids, rec.DeliveryID), append(r.states, string(rec.State))
+	r.nexts, r.ends = append(r.nexts, nullTime(next)), append(r.ends, &end)
+	r.numbers, r.sentAts = append(r.numbers, int32(a.Number)), append(r.sentAts, &a.SentAt)
+	r.durations, r.codes = append(r.durations, int64(a.Duration)), append(r.codes, int32(a.StatusCode))
+	r.bodies, r.errs = append(r.bodies, []byte(a.ResponseBody)), append(r.errs, []byte(a.Error))
+	r.kinds, r.outcomes = append(r.kinds, string(a.ErrorKind)), append(r.outcomes, string(a.Outcome))
+	r.nextAtts, r.tests = append(r.nextAtts, nullTime(a.NextAttemptAt)), append(r.tests, a.Test)
+}
+
+// recordSegments cuts recs into runs that one qRecord statement applies: a run ends with
+// a record that deactivates or deletes its subscription (the records after it must see
+// that) and before a delivery the run already has.
+func recordSegments(recs []store.AttemptRecord) [][]store.AttemptRecord {
+	var segs [][]store.AttemptRecord
+	from := 0
+	seen := make(map[string]bool, len(recs))
+	for i, rec := range recs {
+		if seen[rec.DeliveryID] {
+			segs = append(segs, recs[from:i])
+			from = i
+			clear(seen)
+		}
+		seen[rec.DeliveryID] = true
+		if rec.Action != store.ActionNone {
+			segs = append(segs, recs[from:i+1])
+			from = i + 1
+			clear(seen)
+		}
+	}
+	if from < len(recs) {
+		segs = append(segs, recs[from:])
+	}
+	return segs
+}
+
+// record applies recs in order in p, and commits: two round trips, one statement for
+// the records (and one more after each record that deactivates or deletes its
+// subscription), one for the figures.
 func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord) ([]recordResult, error) {
 	b := &pgx.Batch{}
-	for _, rec := range recs {
-		a := rec.Attempt
-		end := a.SentAt.Add(a.Duration)
-		next := rec.NextAttemptAt
-		if rec.State == store.DeliveryPending && next.IsZero() {
-			next = end
+	segs := recordSegments(recs)
+	for _, seg := range segs {
+		var r recordRows
+		for _, rec := range seg {
+			r.add(rec)
 		}
-		b.Queue(s.sql(qRecord), rec.DeliveryID, string(rec.State), nullTime(next), end,
-			int32(a.Number), a.SentAt, int64(a.Duration), int32(a.StatusCode), []byte(a.ResponseBody), []byte(a.Error),
-			string(a.ErrorKind), string(a.Outcome), nullTime(a.NextAttemptAt), a.Test)
-		switch rec.Action {
+		b.Queue(s.sql(qRecord), r.ids, r.states, r.nexts, r.ends, r.numbers, r.sentAts, r.durations, r.codes,
+			r.bodies, r.errs, r.kinds, r.outcomes, r.nextAtts, r.tests)
+		last := seg[len(seg)-1]
+		end := last.Attempt.SentAt.Add(last.Attempt.Duration)
+		switch last.Action {
 		case store.ActionDeactivate:
-			b.Queue(s.sql(qDeactivateFor), rec.DeliveryID, rec.Reason, end)
+			b.Queue(s.sql(qDeactivateFor), last.DeliveryID, last.Reason, end)
 		case store.ActionDelete:
-			b.Queue(s.sql(qDeleteFor), rec.DeliveryID, end)
+			b.Queue(s.sql(qDeleteFor), last.DeliveryID, end)
 		}
 	}
 	br, err := p.send(ctx, b, false)
@@ -312,28 +415,14 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 		d.reset = d.reset || a.Succeeded()
 	}
 	deleted := make(map[string]bool) // subscriptions deleted by this batch
-	for i, rec := range recs {
-		var before string
-		var subExists bool
-		var prev []byte
-		r, err := scanDelivery(rowWithFirsts{br.QueryRow(), []any{&before, &subExists, &prev}})
-		found := err == nil
-		if errors.Is(err, pgx.ErrNoRows) {
-			out[i].err = notFound("delivery", rec.DeliveryID)
-		} else if err != nil {
+	base := 0
+	for _, seg := range segs {
+		got, err := readRecords(br, seg)
+		if err != nil {
 			br.Close()
 			return nil, err
 		}
-		if found {
-			if r.d.Attempts, err = decodeAttempts(prev); err != nil {
-				br.Close()
-				return nil, err
-			}
-			a := rec.Attempt // as stored: to the microsecond
-			a.SentAt, a.NextAttemptAt = a.SentAt.Truncate(time.Microsecond), a.NextAttemptAt.Truncate(time.Microsecond)
-			r.d.Attempts = append(r.d.Attempts, a)
-		}
-		switch rec.Action {
+		switch seg[len(seg)-1].Action {
 		case store.ActionDeactivate:
 			if _, err := br.Exec(); err != nil {
 				br.Close()
@@ -350,23 +439,29 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 				deleted[gone] = true
 			}
 		}
-		if !found {
-			continue
+		for j, rec := range seg {
+			i := base + j
+			g := got[j]
+			if g == nil {
+				out[i].err = notFound("delivery", rec.DeliveryID)
+				continue
+			}
+			out[i].d = g.d
+			if rec.Attempt.Test {
+				continue
+			}
+			// The delivery counts as succeeded or failed only if this attempt finished it.
+			ended := g.d.State
+			if string(ended) == g.before {
+				ended = ""
+			}
+			if g.subExists && !deleted[g.d.SubscriptionID] {
+				add(figKey{"s", g.d.SubscriptionID, 0}, rec.Attempt, ended)
+			}
+			add(figKey{"w", g.d.Workspace, shard}, rec.Attempt, ended)
+			add(figKey{"o", "", shard}, rec.Attempt, ended)
 		}
-		out[i].d = r.d
-		if rec.Attempt.Test {
-			continue
-		}
-		// The delivery counts as succeeded or failed only if this attempt finished it.
-		ended := r.d.State
-		if string(ended) == before {
-			ended = ""
-		}
-		if subExists && !deleted[r.d.SubscriptionID] {
-			add(figKey{"s", r.d.SubscriptionID, 0}, rec.Attempt, ended)
-		}
-		add(figKey{"w", r.d.Workspace, shard}, rec.Attempt, ended)
-		add(figKey{"o", "", shard}, rec.Attempt, ended)
+		base += len(seg)
 	}
 	if err := br.Close(); err != nil {
 		return nil, err
