@@ -129,10 +129,11 @@ head AS (
 )
 SELECT id FROM sub`)
 
-	// qAddFigures adds a batch's figures to their rows, in key order (so that concurrent
-	// batches lock them in the same order). reset says that the batch had a success,
-	// which ended the failure run before the batch's own. A subscription's row is written
-	// only while the subscription exists.
+	// qAddFigures adds a batch's figures ($1-$14) and time slots (store.Figures' Recent
+	// and Daily, $15-$26) to their rows, in key order (so that concurrent batches lock the
+	// rows in the same order). reset says that the batch had a success, which ended the
+	// failure run before the batch's own. A subscription's rows are written only while
+	// the subscription exists.
 	qAddFigures = query(`
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[], $5::bigint[], $6::bigint[],
@@ -140,41 +141,37 @@ WITH input AS (
                          $12::bigint[], $13::timestamptz[], $14::boolean[])
         AS t(scope, key, shard, attempts, succeeded, failed, deliveries_succeeded, deliveries_failed,
              duration_sum, errors, buckets, run_count, run_since, reset)
+),
+fig AS (
+    INSERT INTO {{schema}}.figures AS f (scope, key, shard, attempts, succeeded, failed, deliveries_succeeded,
+        deliveries_failed, duration_sum, errors, buckets, run_count, run_since)
+    SELECT i.scope, i.key, i.shard, i.attempts, i.succeeded, i.failed, i.deliveries_succeeded, i.deliveries_failed,
+           i.duration_sum, i.errors, i.buckets, i.run_count, i.run_since
+    FROM input i
+    WHERE i.scope <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = i.key)
+    ORDER BY i.scope, i.key, i.shard
+    ON CONFLICT (scope, key, shard) DO UPDATE SET
+        attempts = f.attempts + EXCLUDED.attempts,
+        succeeded = f.succeeded + EXCLUDED.succeeded,
+        failed = f.failed + EXCLUDED.failed,
+        deliveries_succeeded = f.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
+        deliveries_failed = f.deliveries_failed + EXCLUDED.deliveries_failed,
+        duration_sum = f.duration_sum + EXCLUDED.duration_sum,
+        errors = ` + addCounts("f.errors", "EXCLUDED.errors") + `,
+        buckets = ` + addCounts("f.buckets", "EXCLUDED.buckets") + `,
+        run_count = CASE WHEN (SELECT i.reset FROM input i
+                               WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
+                    THEN EXCLUDED.run_count ELSE f.run_count + EXCLUDED.run_count END,
+        run_since = CASE WHEN f.run_count = 0 OR (SELECT i.reset FROM input i
+                               WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
+                    THEN EXCLUDED.run_since ELSE f.run_since END
 )
-INSERT INTO {{schema}}.figures AS f (scope, key, shard, attempts, succeeded, failed, deliveries_succeeded,
-    deliveries_failed, duration_sum, errors, buckets, run_count, run_since)
-SELECT i.scope, i.key, i.shard, i.attempts, i.succeeded, i.failed, i.deliveries_succeeded, i.deliveries_failed,
-       i.duration_sum, i.errors, i.buckets, i.run_count, i.run_since
-FROM input i
-WHERE i.scope <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = i.key)
-ORDER BY i.scope, i.key, i.shard
-ON CONFLICT (scope, key, shard) DO UPDATE SET
-    attempts = f.attempts + EXCLUDED.attempts,
-    succeeded = f.succeeded + EXCLUDED.succeeded,
-    failed = f.failed + EXCLUDED.failed,
-    deliveries_succeeded = f.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
-    deliveries_failed = f.deliveries_failed + EXCLUDED.deliveries_failed,
-    duration_sum = f.duration_sum + EXCLUDED.duration_sum,
-    errors = {{schema}}.add_counts(f.errors, EXCLUDED.errors),
-    buckets = {{schema}}.add_counts(f.buckets, EXCLUDED.buckets),
-    run_count = CASE WHEN (SELECT i.reset FROM input i
-                           WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
-                THEN EXCLUDED.run_count ELSE f.run_count + EXCLUDED.run_count END,
-    run_since = CASE WHEN f.run_count = 0 OR (SELECT i.reset FROM input i
-                           WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
-                THEN EXCLUDED.run_since ELSE f.run_since END`)
-)
-
-// qAddSlots adds a batch's time slots (store.Figures' Recent and Daily) to their rows, in
-// key order; qDropSlots removes the slots no window reaches any more.
-var (
-	qAddSlots = query(`
 INSERT INTO {{schema}}.figure_slots AS f (scope, key, width, start, shard, attempts, succeeded,
     deliveries_succeeded, deliveries_failed, errors, duration_sum, max_duration)
 SELECT t.scope, t.key, t.width, t.start, t.shard, t.attempts, t.succeeded, t.deliveries_succeeded,
        t.deliveries_failed, t.errors, t.duration_sum, t.max_duration
-FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::smallint[], $6::bigint[], $7::bigint[],
-            $8::bigint[], $9::bigint[], $10::text[]::jsonb[], $11::bigint[], $12::bigint[])
+FROM unnest($15::text[], $16::text[], $17::text[], $18::timestamptz[], $19::smallint[], $20::bigint[], $21::bigint[],
+            $22::bigint[], $23::bigint[], $24::text[]::jsonb[], $25::bigint[], $26::bigint[])
     AS t(scope, key, width, start, shard, attempts, succeeded, deliveries_succeeded, deliveries_failed,
          errors, duration_sum, max_duration)
 WHERE t.scope <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = t.key)
@@ -184,13 +181,24 @@ ON CONFLICT (scope, key, width, start, shard) DO UPDATE SET
     succeeded = f.succeeded + EXCLUDED.succeeded,
     deliveries_succeeded = f.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
     deliveries_failed = f.deliveries_failed + EXCLUDED.deliveries_failed,
-    errors = {{schema}}.add_counts(f.errors, EXCLUDED.errors),
+    errors = ` + addCounts("f.errors", "EXCLUDED.errors") + `,
     duration_sum = f.duration_sum + EXCLUDED.duration_sum,
     max_duration = greatest(f.max_duration, EXCLUDED.max_duration)`)
-	qDropSlots = query(`DELETE FROM {{schema}}.figure_slots WHERE start < $1`)
 )
 
-// slotRows are the columns of qAddSlots.
+// qDropSlots removes the slots no window reaches any more.
+var qDropSlots = query(`DELETE FROM {{schema}}.figure_slots WHERE start < $1`)
+
+// addCounts is the SQL expression that adds the counts of the JSON object b to those of a,
+// key by key (b is small: a batch's). It is written into each statement rather than called
+// as a function: PostgreSQL would plan such a function's body afresh at every execution.
+func addCounts(a, b string) string {
+	return `CASE WHEN ` + b + ` = '{}'::jsonb THEN ` + a + ` ELSE ` + a + ` || (
+            SELECT jsonb_object_agg(key, coalesce((` + a + ` ->> key)::bigint, 0) + value::bigint)
+            FROM jsonb_each_text(` + b + `)) END`
+}
+
+// slotRows are the columns of qAddFigures' time slots.
 type slotRows struct {
 	scopes, keys, widths                        []string
 	starts                                      []time.Time
@@ -498,17 +506,15 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 			errs[i], buckets[i] = errorCounts(f.ErrorsByKind), bucketCounts(f.Buckets)
 			runs[i], since[i], resets[i] = f.Run.Count, nullTime(f.Run.Since), d.reset
 		}
-		fb.Queue(s.sql(qAddFigures), scopes, names, shards, attempts, succeeded, failed, dsucc, dfail, durations,
-			errs, buckets, runs, since, resets)
 		var sr slotRows
 		for _, k := range keys {
 			sr.add(k, "r", deltas[k].f.Recent)
 			sr.add(k, "d", deltas[k].f.Daily)
 		}
-		if len(sr.scopes) > 0 {
-			fb.Queue(s.sql(qAddSlots), sr.scopes, sr.keys, sr.widths, sr.starts, sr.shards, sr.attempts,
-				sr.succeeded, sr.dsucc, sr.dfail, sr.errs, sr.sums, sr.mx)
-		}
+		fb.Queue(s.sql(qAddFigures), scopes, names, shards, attempts, succeeded, failed, dsucc, dfail, durations,
+			errs, buckets, runs, since, resets,
+			sr.scopes, sr.keys, sr.widths, sr.starts, sr.shards, sr.attempts, sr.succeeded, sr.dsucc, sr.dfail,
+			sr.errs, sr.sums, sr.mx)
 		if rand.N(256) == 0 {
 			fb.Queue(s.sql(qDropSlots), time.Now().Add(-slotsKept))
 		}
