@@ -73,7 +73,7 @@ upd AS (
         next_attempt_at = CASE WHEN nxt.new_state = 'pending' THEN nxt.next END,
         finished_at = CASE WHEN nxt.new_state IN ('succeeded', 'failed', 'cancelled') THEN nxt.ended END
     FROM nxt WHERE s.seq = nxt.seq
-    RETURNING s.*
+    RETURNING s.*, nxt.ord, nxt.was, nxt.sub_exists, nxt.attempts AS before_attempts
 ),
 dequeue AS (
     DELETE FROM {{schema}}.queue q USING nxt WHERE q.seq = nxt.seq AND nxt.new_state <> 'pending'
@@ -86,12 +86,12 @@ hint AS (
     INSERT INTO {{schema}}.hints (sub_id, due)
     SELECT sub_id, min(next) FROM nxt WHERE new_state = 'pending' GROUP BY sub_id
 )
-SELECT nxt.ord, nxt.was, nxt.sub_exists,
-       CASE WHEN nxt.attempts > 0 THEN (` + attemptsJSON + `) END,
+SELECT s.ord, s.was, s.sub_exists,
+       CASE WHEN s.before_attempts > 0 THEN (` + attemptsJSON + `) END,
        ` + dlvCols + `
-FROM nxt JOIN upd s ON s.seq = nxt.seq JOIN {{schema}}.deliveries d ON d.seq = nxt.seq
+FROM upd s JOIN {{schema}}.deliveries d ON d.seq = s.seq
 CROSS JOIN (SELECT NULL::timestamptz AS leased_until) q
-ORDER BY nxt.ord`)
+ORDER BY s.ord`)
 
 	// qDeactivateFor deactivates the subscription of delivery $1 unless it is inactive
 	// already, and holds or cancels its pending deliveries not in flight.

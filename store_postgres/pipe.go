@@ -38,8 +38,10 @@ func (p *pipe) send(ctx context.Context, b *pgx.Batch, last bool) (pgx.BatchResu
 		// depend on the values (PostgreSQL would otherwise plan some of them afresh at
 		// every execution). They look rows up by key, through plain index scans, which
 		// (unlike bitmap scans) mark the index entries of dead queue rows so that the
-		// next scan skips them.
-		set := `SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_bitmapscan', 'off', true)`
+		// next scan skips them. No hash or merge joins: a plan made while the tables were
+		// small would otherwise read a whole table for each batch once they are large.
+		set := `SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_bitmapscan', 'off', true),
+       set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
 		if p.async {
 			set += `, set_config('synchronous_commit', 'off', true)`
 		}
