@@ -267,7 +267,7 @@ func (s *Store) recordBatch(ctx context.Context, calls []*call[store.AttemptReco
 func (s *Store) recordTx(ctx context.Context, recs []store.AttemptRecord) ([]recordResult, error) {
 	for try := 0; ; try++ {
 		res, err := func() ([]recordResult, error) {
-			p, err := s.beginPipe(ctx, true)
+			p, err := s.beginPipe(ctx, asyncCommit|keyedJoins)
 			if err != nil {
 				return nil, err
 			}

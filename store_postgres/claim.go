@@ -240,7 +240,7 @@ func (c *claimer) locked(hs []head, k int) {
 // each next one leases from them, and the last one also commits.
 func (c *claimer) run(ctx context.Context) error {
 	s := c.s
-	p, err := s.beginPipe(ctx, true)
+	p, err := s.beginPipe(ctx, asyncCommit)
 	if err != nil {
 		return err
 	}
