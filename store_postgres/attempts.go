@@ -23,61 +23,75 @@ const maxRecordBatch = 128
 const figureShards = 16
 
 var (
-	// qRecord appends an attempt to a delivery and moves it to its next state, as
-	// RecordAttempt says: a delivery no longer pending keeps its state; a retry of a
-	// delivery whose subscription is gone is cancelled, one whose subscription is inactive
-	// is held or cancelled. A retry writes a hint for the claims.
+	// qRecord appends an attempt to each delivery of a batch and moves it to its next
+	// state, as RecordAttempt says, in one statement: a delivery no longer pending keeps
+	// its state; a retry of a delivery whose subscription is gone is cancelled, one whose
+	// subscription is inactive is held or cancelled. Retries write hints for the claims.
+	// The deliveries ($1) are all different; each answer carries its record's ordinal,
+	// and a delivery not found has none. The delivery rows are locked in key order, so
+	// that concurrent batches do not deadlock.
 	qRecord = query(`
-WITH cur AS (
-    SELECT d.seq, d.workspace, d.sub_id, s.state, s.attempts,
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[],
+                         $6::timestamptz[], $7::bigint[], $8::int[], $9::bytea[], $10::bytea[], $11::text[],
+                         $12::text[], $13::timestamptz[], $14::boolean[])
+        WITH ORDINALITY AS t(id, state, next, ended, number, sent_at, duration, status_code, response_body,
+                             error, error_kind, outcome, next_attempt_at, test, ord)
+),
+cur AS (
+    SELECT i.*, d.seq, d.sub_id, s.state AS was, s.attempts,
            sub.id IS NOT NULL AS sub_exists,
            coalesce(sub.status, '') AS sub_status, coalesce(sub.while_inactive, '') AS while_inactive
-    FROM {{schema}}.deliveries d
+    FROM input i
+    JOIN {{schema}}.deliveries d ON d.id = i.id
     JOIN {{schema}}.delivery_state s ON s.seq = d.seq
     LEFT JOIN {{schema}}.subscriptions sub ON sub.id = d.sub_id
-    WHERE d.id = $1
+    ORDER BY d.seq
     FOR UPDATE OF s
 ),
 nxt AS (
     SELECT cur.*, CASE
-        WHEN cur.state <> 'pending' THEN cur.state
+        WHEN cur.was <> 'pending' THEN cur.was
         WHEN NOT cur.sub_exists THEN 'cancelled'
-        WHEN $2::text = 'pending' AND cur.sub_status <> 'active' THEN
+        WHEN cur.state = 'pending' AND cur.sub_status <> 'active' THEN
             CASE WHEN cur.while_inactive = 'hold' THEN 'held' ELSE 'cancelled' END
-        ELSE $2::text END AS new_state
+        ELSE cur.state END AS new_state
     FROM cur
 ),
 att AS (
     INSERT INTO {{schema}}.attempts (delivery_seq, n, number, sent_at, duration, status_code, response_body,
                                      error, error_kind, outcome, next_attempt_at, test)
-    SELECT nxt.seq, nxt.attempts + 1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM nxt
+    SELECT seq, attempts + 1, number, sent_at, duration, status_code, response_body, error, error_kind,
+           outcome, next_attempt_at, test
+    FROM nxt ORDER BY seq
 ),
 upd AS (
     UPDATE {{schema}}.delivery_state s SET
         state = nxt.new_state,
         attempts = nxt.attempts + 1,
-        updated_at = $4::timestamptz,
-        next_attempt_at = CASE WHEN nxt.new_state = 'pending' THEN $3::timestamptz END,
-        finished_at = CASE WHEN nxt.new_state IN ('succeeded', 'failed', 'cancelled') THEN $4::timestamptz END
+        updated_at = nxt.ended,
+        next_attempt_at = CASE WHEN nxt.new_state = 'pending' THEN nxt.next END,
+        finished_at = CASE WHEN nxt.new_state IN ('succeeded', 'failed', 'cancelled') THEN nxt.ended END
     FROM nxt WHERE s.seq = nxt.seq
-    RETURNING s.*
+    RETURNING s.*, nxt.ord, nxt.was, nxt.sub_exists, nxt.attempts AS before_attempts
 ),
 dequeue AS (
     DELETE FROM {{schema}}.queue q USING nxt WHERE q.seq = nxt.seq AND nxt.new_state <> 'pending'
 ),
 requeue AS (
-    UPDATE {{schema}}.queue q SET due_at = $3::timestamptz, leased_until = NULL
+    UPDATE {{schema}}.queue q SET due_at = nxt.next, leased_until = NULL
     FROM nxt WHERE q.seq = nxt.seq AND nxt.new_state = 'pending'
 ),
 hint AS (
     INSERT INTO {{schema}}.hints (sub_id, due)
-    SELECT nxt.sub_id, $3::timestamptz FROM nxt WHERE nxt.new_state = 'pending'
+    SELECT sub_id, min(next) FROM nxt WHERE new_state = 'pending' GROUP BY sub_id
 )
-SELECT nxt.state, nxt.sub_exists,
-       CASE WHEN nxt.attempts > 0 THEN (` + attemptsJSON + `) END,
+SELECT s.ord, s.was, s.sub_exists,
+       CASE WHEN s.before_attempts > 0 THEN (` + attemptsJSON + `) END,
        ` + dlvCols + `
-FROM nxt JOIN upd s ON s.seq = nxt.seq JOIN {{schema}}.deliveries d ON d.seq = nxt.seq
-CROSS JOIN (SELECT NULL::timestamptz AS leased_until) q`)
+FROM upd s JOIN {{schema}}.deliveries d ON d.seq = s.seq
+CROSS JOIN (SELECT NULL::timestamptz AS leased_until) q
+ORDER BY s.ord`)
 
 	// qDeactivateFor deactivates the subscription of delivery $1 unless it is inactive
 	// already, and holds or cancels its pending deliveries not in flight.
@@ -115,10 +129,11 @@ head AS (
 )
 SELECT id FROM sub`)
 
-	// qAddFigures adds a batch's figures to their rows, in key order (so that concurrent
-	// batches lock them in the same order). reset says that the batch had a success,
-	// which ended the failure run before the batch's own. A subscription's row is written
-	// only while the subscription exists.
+	// qAddFigures adds a batch's figures ($1-$14) and time slots (store.Figures' Recent
+	// and Daily, $15-$26) to their rows, in key order (so that concurrent batches lock the
+	// rows in the same order). reset says that the batch had a success, which ended the
+	// failure run before the batch's own. A subscription's rows are written only while
+	// the subscription exists.
 	qAddFigures = query(`
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[], $5::bigint[], $6::bigint[],
@@ -126,41 +141,37 @@ WITH input AS (
                          $12::bigint[], $13::timestamptz[], $14::boolean[])
         AS t(scope, key, shard, attempts, succeeded, failed, deliveries_succeeded, deliveries_failed,
              duration_sum, errors, buckets, run_count, run_since, reset)
+),
+fig AS (
+    INSERT INTO {{schema}}.figures AS f (scope, key, shard, attempts, succeeded, failed, deliveries_succeeded,
+        deliveries_failed, duration_sum, errors, buckets, run_count, run_since)
+    SELECT i.scope, i.key, i.shard, i.attempts, i.succeeded, i.failed, i.deliveries_succeeded, i.deliveries_failed,
+           i.duration_sum, i.errors, i.buckets, i.run_count, i.run_since
+    FROM input i
+    WHERE i.scope <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = i.key)
+    ORDER BY i.scope, i.key, i.shard
+    ON CONFLICT (scope, key, shard) DO UPDATE SET
+        attempts = f.attempts + EXCLUDED.attempts,
+        succeeded = f.succeeded + EXCLUDED.succeeded,
+        failed = f.failed + EXCLUDED.failed,
+        deliveries_succeeded = f.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
+        deliveries_failed = f.deliveries_failed + EXCLUDED.deliveries_failed,
+        duration_sum = f.duration_sum + EXCLUDED.duration_sum,
+        errors = ` + addCounts("f.errors", "EXCLUDED.errors") + `,
+        buckets = ` + addCounts("f.buckets", "EXCLUDED.buckets") + `,
+        run_count = CASE WHEN (SELECT i.reset FROM input i
+                               WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
+                    THEN EXCLUDED.run_count ELSE f.run_count + EXCLUDED.run_count END,
+        run_since = CASE WHEN f.run_count = 0 OR (SELECT i.reset FROM input i
+                               WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
+                    THEN EXCLUDED.run_since ELSE f.run_since END
 )
-INSERT INTO {{schema}}.figures AS f (scope, key, shard, attempts, succeeded, failed, deliveries_succeeded,
-    deliveries_failed, duration_sum, errors, buckets, run_count, run_since)
-SELECT i.scope, i.key, i.shard, i.attempts, i.succeeded, i.failed, i.deliveries_succeeded, i.deliveries_failed,
-       i.duration_sum, i.errors, i.buckets, i.run_count, i.run_since
-FROM input i
-WHERE i.scope <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = i.key)
-ORDER BY i.scope, i.key, i.shard
-ON CONFLICT (scope, key, shard) DO UPDATE SET
-    attempts = f.attempts + EXCLUDED.attempts,
-    succeeded = f.succeeded + EXCLUDED.succeeded,
-    failed = f.failed + EXCLUDED.failed,
-    deliveries_succeeded = f.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
-    deliveries_failed = f.deliveries_failed + EXCLUDED.deliveries_failed,
-    duration_sum = f.duration_sum + EXCLUDED.duration_sum,
-    errors = {{schema}}.add_counts(f.errors, EXCLUDED.errors),
-    buckets = {{schema}}.add_counts(f.buckets, EXCLUDED.buckets),
-    run_count = CASE WHEN (SELECT i.reset FROM input i
-                           WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
-                THEN EXCLUDED.run_count ELSE f.run_count + EXCLUDED.run_count END,
-    run_since = CASE WHEN f.run_count = 0 OR (SELECT i.reset FROM input i
-                           WHERE i.scope = EXCLUDED.scope AND i.key = EXCLUDED.key AND i.shard = EXCLUDED.shard)
-                THEN EXCLUDED.run_since ELSE f.run_since END`)
-)
-
-// qAddSlots adds a batch's time slots (store.Figures' Recent and Daily) to their rows, in
-// key order; qDropSlots removes the slots no window reaches any more.
-var (
-	qAddSlots = query(`
 INSERT INTO {{schema}}.figure_slots AS f (scope, key, width, start, shard, attempts, succeeded,
     deliveries_succeeded, deliveries_failed, errors, duration_sum, max_duration)
 SELECT t.scope, t.key, t.width, t.start, t.shard, t.attempts, t.succeeded, t.deliveries_succeeded,
        t.deliveries_failed, t.errors, t.duration_sum, t.max_duration
-FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::smallint[], $6::bigint[], $7::bigint[],
-            $8::bigint[], $9::bigint[], $10::text[]::jsonb[], $11::bigint[], $12::bigint[])
+FROM unnest($15::text[], $16::text[], $17::text[], $18::timestamptz[], $19::smallint[], $20::bigint[], $21::bigint[],
+            $22::bigint[], $23::bigint[], $24::text[]::jsonb[], $25::bigint[], $26::bigint[])
     AS t(scope, key, width, start, shard, attempts, succeeded, deliveries_succeeded, deliveries_failed,
          errors, duration_sum, max_duration)
 WHERE t.scope <> 's' OR EXISTS (SELECT 1 FROM {{schema}}.subscriptions s WHERE s.id = t.key)
@@ -170,13 +181,24 @@ ON CONFLICT (scope, key, width, start, shard) DO UPDATE SET
     succeeded = f.succeeded + EXCLUDED.succeeded,
     deliveries_succeeded = f.deliveries_succeeded + EXCLUDED.deliveries_succeeded,
     deliveries_failed = f.deliveries_failed + EXCLUDED.deliveries_failed,
-    errors = {{schema}}.add_counts(f.errors, EXCLUDED.errors),
+    errors = ` + addCounts("f.errors", "EXCLUDED.errors") + `,
     duration_sum = f.duration_sum + EXCLUDED.duration_sum,
     max_duration = greatest(f.max_duration, EXCLUDED.max_duration)`)
-	qDropSlots = query(`DELETE FROM {{schema}}.figure_slots WHERE start < $1`)
 )
 
-// slotRows are the columns of qAddSlots.
+// qDropSlots removes the slots no window reaches any more.
+var qDropSlots = query(`DELETE FROM {{schema}}.figure_slots WHERE start < $1`)
+
+// addCounts is the SQL expression that adds the counts of the JSON object b to those of a,
+// key by key (b is small: a batch's). It is written into each statement rather than called
+// as a function: PostgreSQL would plan such a function's body afresh at every execution.
+func addCounts(a, b string) string {
+	return `CASE WHEN ` + b + ` = '{}'::jsonb THEN ` + a + ` ELSE ` + a + ` || (
+            SELECT jsonb_object_agg(key, coalesce((` + a + ` ->> key)::bigint, 0) + value::bigint)
+            FROM jsonb_each_text(` + b + `)) END`
+}
+
+// slotRows are the columns of qAddFigures' time slots.
 type slotRows struct {
 	scopes, keys, widths                        []string
 	starts                                      []time.Time
@@ -245,7 +267,7 @@ func (s *Store) recordBatch(ctx context.Context, calls []*call[store.AttemptReco
 func (s *Store) recordTx(ctx context.Context, recs []store.AttemptRecord) ([]recordResult, error) {
 	for try := 0; ; try++ {
 		res, err := func() ([]recordResult, error) {
-			p, err := s.beginPipe(ctx, true)
+			p, err := s.beginPipe(ctx, asyncCommit|keyedJoins)
 			if err != nil {
 				return nil, err
 			}
@@ -257,6 +279,41 @@ func (s *Store) recordTx(ctx context.Context, recs []store.AttemptRecord) ([]rec
 		}
 		return res, err
 	}
+}
+
+// recorded is what qRecord answers for one record.
+type recorded struct {
+	d         store.Delivery
+	before    string // the delivery's state before the record
+	subExists bool
+}
+
+// readRecords reads what qRecord answers for seg: nil for a delivery not found.
+func readRecords(br pgx.BatchResults, seg []store.AttemptRecord) ([]*recorded, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	got := make([]*recorded, len(seg))
+	for rows.Next() {
+		var ord int64
+		var prev []byte
+		g := &recorded{}
+		r, err := scanDelivery(rowWithFirsts{rows, []any{&ord, &g.before, &g.subExists, &prev}})
+		if err != nil {
+			return nil, err
+		}
+		if r.d.Attempts, err = decodeAttempts(prev); err != nil {
+			return nil, err
+		}
+		a := seg[ord-1].Attempt // as stored: to the microsecond
+		a.SentAt, a.NextAttemptAt = a.SentAt.Truncate(time.Microsecond), a.NextAttemptAt.Truncate(time.Microsecond)
+		r.d.Attempts = append(r.d.Attempts, a)
+		g.d = r.d
+		got[ord-1] = g
+	}
+	return got, rows.Err()
 }
 
 // slotsKept is how long time slots are kept: longer than the longest window.
@@ -275,24 +332,78 @@ type figDelta struct {
 	reset bool // an attempt succeeded: the stored failure run ended
 }
 
-// record applies recs in order in p, and commits: two round trips.
+// recordRows are the columns of qRecord.
+type recordRows struct {
+	ids, states, kinds, outcomes   []string
+	nexts, ends, sentAts, nextAtts []*time.Time
+	numbers, codes                 []int32
+	durations                      []int64
+	bodies, errs                   [][]byte
+	tests                          []bool
+}
+
+func (r *recordRows) add(rec store.AttemptRecord) {
+	a := rec.Attempt
+	end := a.SentAt.Add(a.Duration)
+	next := rec.NextAttemptAt
+	if rec.State == store.DeliveryPending && next.IsZero() {
+		next = end
+	}
+	r.ids, r.states = append(r.ids, rec.DeliveryID), append(r.states, string(rec.State))
+	r.nexts, r.ends = append(r.nexts, nullTime(next)), append(r.ends, &end)
+	r.numbers, r.sentAts = append(r.numbers, int32(a.Number)), append(r.sentAts, &a.SentAt)
+	r.durations, r.codes = append(r.durations, int64(a.Duration)), append(r.codes, int32(a.StatusCode))
+	r.bodies, r.errs = append(r.bodies, []byte(a.ResponseBody)), append(r.errs, []byte(a.Error))
+	r.kinds, r.outcomes = append(r.kinds, string(a.ErrorKind)), append(r.outcomes, string(a.Outcome))
+	r.nextAtts, r.tests = append(r.nextAtts, nullTime(a.NextAttemptAt)), append(r.tests, a.Test)
+}
+
+// recordSegments cuts recs into runs that one qRecord statement applies: a run ends with
+// a record that deactivates or deletes its subscription (the records after it must see
+// that) and before a delivery the run already has.
+func recordSegments(recs []store.AttemptRecord) [][]store.AttemptRecord {
+	var segs [][]store.AttemptRecord
+	from := 0
+	seen := make(map[string]bool, len(recs))
+	for i, rec := range recs {
+		if seen[rec.DeliveryID] {
+			segs = append(segs, recs[from:i])
+			from = i
+			clear(seen)
+		}
+		seen[rec.DeliveryID] = true
+		if rec.Action != store.ActionNone {
+			segs = append(segs, recs[from:i+1])
+			from = i + 1
+			clear(seen)
+		}
+	}
+	if from < len(recs) {
+		segs = append(segs, recs[from:])
+	}
+	return segs
+}
+
+// record applies recs in order in p, and commits: two round trips, one statement for
+// the records (and one more after each record that deactivates or deletes its
+// subscription), one for the figures.
 func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord) ([]recordResult, error) {
 	b := &pgx.Batch{}
-	for _, rec := range recs {
-		a := rec.Attempt
-		end := a.SentAt.Add(a.Duration)
-		next := rec.NextAttemptAt
-		if rec.State == store.DeliveryPending && next.IsZero() {
-			next = end
+	segs := recordSegments(recs)
+	for _, seg := range segs {
+		var r recordRows
+		for _, rec := range seg {
+			r.add(rec)
 		}
-		b.Queue(s.sql(qRecord), rec.DeliveryID, string(rec.State), nullTime(next), end,
-			int32(a.Number), a.SentAt, int64(a.Duration), int32(a.StatusCode), []byte(a.ResponseBody), []byte(a.Error),
-			string(a.ErrorKind), string(a.Outcome), nullTime(a.NextAttemptAt), a.Test)
-		switch rec.Action {
+		b.Queue(s.sql(qRecord), r.ids, r.states, r.nexts, r.ends, r.numbers, r.sentAts, r.durations, r.codes,
+			r.bodies, r.errs, r.kinds, r.outcomes, r.nextAtts, r.tests)
+		last := seg[len(seg)-1]
+		end := last.Attempt.SentAt.Add(last.Attempt.Duration)
+		switch last.Action {
 		case store.ActionDeactivate:
-			b.Queue(s.sql(qDeactivateFor), rec.DeliveryID, rec.Reason, end)
+			b.Queue(s.sql(qDeactivateFor), last.DeliveryID, last.Reason, end)
 		case store.ActionDelete:
-			b.Queue(s.sql(qDeleteFor), rec.DeliveryID, end)
+			b.Queue(s.sql(qDeleteFor), last.DeliveryID, end)
 		}
 	}
 	br, err := p.send(ctx, b, false)
@@ -312,28 +423,14 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 		d.reset = d.reset || a.Succeeded()
 	}
 	deleted := make(map[string]bool) // subscriptions deleted by this batch
-	for i, rec := range recs {
-		var before string
-		var subExists bool
-		var prev []byte
-		r, err := scanDelivery(rowWithFirsts{br.QueryRow(), []any{&before, &subExists, &prev}})
-		found := err == nil
-		if errors.Is(err, pgx.ErrNoRows) {
-			out[i].err = notFound("delivery", rec.DeliveryID)
-		} else if err != nil {
+	base := 0
+	for _, seg := range segs {
+		got, err := readRecords(br, seg)
+		if err != nil {
 			br.Close()
 			return nil, err
 		}
-		if found {
-			if r.d.Attempts, err = decodeAttempts(prev); err != nil {
-				br.Close()
-				return nil, err
-			}
-			a := rec.Attempt // as stored: to the microsecond
-			a.SentAt, a.NextAttemptAt = a.SentAt.Truncate(time.Microsecond), a.NextAttemptAt.Truncate(time.Microsecond)
-			r.d.Attempts = append(r.d.Attempts, a)
-		}
-		switch rec.Action {
+		switch seg[len(seg)-1].Action {
 		case store.ActionDeactivate:
 			if _, err := br.Exec(); err != nil {
 				br.Close()
@@ -350,23 +447,29 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 				deleted[gone] = true
 			}
 		}
-		if !found {
-			continue
+		for j, rec := range seg {
+			i := base + j
+			g := got[j]
+			if g == nil {
+				out[i].err = notFound("delivery", rec.DeliveryID)
+				continue
+			}
+			out[i].d = g.d
+			if rec.Attempt.Test {
+				continue
+			}
+			// The delivery counts as succeeded or failed only if this attempt finished it.
+			ended := g.d.State
+			if string(ended) == g.before {
+				ended = ""
+			}
+			if g.subExists && !deleted[g.d.SubscriptionID] {
+				add(figKey{"s", g.d.SubscriptionID, 0}, rec.Attempt, ended)
+			}
+			add(figKey{"w", g.d.Workspace, shard}, rec.Attempt, ended)
+			add(figKey{"o", "", shard}, rec.Attempt, ended)
 		}
-		out[i].d = r.d
-		if rec.Attempt.Test {
-			continue
-		}
-		// The delivery counts as succeeded or failed only if this attempt finished it.
-		ended := r.d.State
-		if string(ended) == before {
-			ended = ""
-		}
-		if subExists && !deleted[r.d.SubscriptionID] {
-			add(figKey{"s", r.d.SubscriptionID, 0}, rec.Attempt, ended)
-		}
-		add(figKey{"w", r.d.Workspace, shard}, rec.Attempt, ended)
-		add(figKey{"o", "", shard}, rec.Attempt, ended)
+		base += len(seg)
 	}
 	if err := br.Close(); err != nil {
 		return nil, err
@@ -403,17 +506,15 @@ func (s *Store) record(ctx context.Context, p *pipe, recs []store.AttemptRecord)
 			errs[i], buckets[i] = errorCounts(f.ErrorsByKind), bucketCounts(f.Buckets)
 			runs[i], since[i], resets[i] = f.Run.Count, nullTime(f.Run.Since), d.reset
 		}
-		fb.Queue(s.sql(qAddFigures), scopes, names, shards, attempts, succeeded, failed, dsucc, dfail, durations,
-			errs, buckets, runs, since, resets)
 		var sr slotRows
 		for _, k := range keys {
 			sr.add(k, "r", deltas[k].f.Recent)
 			sr.add(k, "d", deltas[k].f.Daily)
 		}
-		if len(sr.scopes) > 0 {
-			fb.Queue(s.sql(qAddSlots), sr.scopes, sr.keys, sr.widths, sr.starts, sr.shards, sr.attempts,
-				sr.succeeded, sr.dsucc, sr.dfail, sr.errs, sr.sums, sr.mx)
-		}
+		fb.Queue(s.sql(qAddFigures), scopes, names, shards, attempts, succeeded, failed, dsucc, dfail, durations,
+			errs, buckets, runs, since, resets,
+			sr.scopes, sr.keys, sr.widths, sr.starts, sr.shards, sr.attempts, sr.succeeded, sr.dsucc, sr.dfail,
+			sr.errs, sr.sums, sr.mx)
 		if rand.N(256) == 0 {
 			fb.Queue(s.sql(qDropSlots), time.Now().Add(-slotsKept))
 		}

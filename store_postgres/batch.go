@@ -8,8 +8,10 @@ import (
 )
 
 // spawnQueue is how many calls must wait before a batcher that is running a transaction
-// starts another.
-var spawnQueue = 4
+// starts another. A transaction's statement has a fixed cost of PostgreSQL CPU much like a
+// few calls' work, and on a small server CPU, not the disk, bounds the commits: 16
+// emitters cost 145 µs of PostgreSQL CPU per event with 16, 360 µs with 4.
+const spawnQueue = 16
 
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("storepg: store is closed")

@@ -51,12 +51,16 @@ UPDATE {{schema}}.heads x SET next_due = LEAST(x.next_due, m.due) FROM m WHERE x
 	// qLockHeads locks the due heads after a (due, subscription) cursor, in due order,
 	// skipping those another claim holds, with what a quota needs: the subscription, its
 	// deliveries in flight, and its failure run. A head that a claim committed after this
-	// statement's snapshot is skipped too: the snapshot would not count that claim's
-	// leases as in flight (the next claim will). (OFFSET 0 keeps each lookup a lookup by
-	// key of the head's subscription, whatever the planner guesses of the tables' sizes.)
+	// statement's snapshot comes back stale: the snapshot does not count that claim's
+	// leases as in flight, so they are counted again (qInFlight) before the quota is
+	// asked. (Skipping such a head would leave it locked all the same, PostgreSQL keeps the
+	// lock of a row that fails its recheck, and could leave every claim running at once
+	// empty-handed.) (OFFSET 0 keeps each lookup a lookup by key of the head's
+	// subscription, whatever the planner guesses of the tables' sizes.)
 	qLockHeads = query(`
 SELECT h.sub_id, h.next_due, ` + subCols + `, coalesce(f.run_count, 0), f.run_since,
-       (SELECT count(*) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id AND x.leased_until > $1)
+       (SELECT count(*) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id AND x.leased_until > $1),
+       NOT (h.version IS NULL OR pg_visible_in_snapshot(h.version, pg_current_snapshot()))
 FROM {{schema}}.heads h
 LEFT JOIN LATERAL (
     SELECT * FROM {{schema}}.subscriptions sub WHERE sub.id = h.sub_id OFFSET 0
@@ -66,10 +70,14 @@ LEFT JOIN LATERAL (
     WHERE f.scope = 's' AND f.key = h.sub_id AND f.shard = 0 OFFSET 0
 ) f ON true
 WHERE h.next_due <= $1 AND (h.next_due, h.sub_id) > ($2, $3)
-  AND (h.version IS NULL OR pg_visible_in_snapshot(h.version, pg_current_snapshot()))
 ORDER BY h.next_due, h.sub_id
 LIMIT $4
 FOR UPDATE OF h SKIP LOCKED`)
+
+	// qInFlight counts the deliveries in flight of the subscriptions $1 of stale heads,
+	// which the claim holds: in a snapshot taken after their locks.
+	qInFlight = query(`
+SELECT sub_id, count(*) FROM {{schema}}.queue WHERE sub_id = ANY($1::text[]) AND leased_until > $2 GROUP BY sub_id`)
 
 	// qClaim leases, for each subscription $1 in order, up to $2 of its due deliveries,
 	// earliest due first, $5 in all, and answers them with their events.
@@ -145,6 +153,7 @@ type head struct {
 	sub      *store.Subscription // nil when the subscription is gone
 	run      store.FailureRun
 	inFlight int
+	stale    bool // inFlight was counted in a snapshot that missed a claim's leases
 }
 
 // want is what a claim asks of one subscription.
@@ -236,11 +245,49 @@ func (c *claimer) locked(hs []head, k int) {
 	c.queue = hs
 }
 
+// recount counts again the deliveries in flight of stale heads among hs (rare: only when
+// another claim of the same heads committed during lockHeads).
+func (c *claimer) recount(ctx context.Context, hs []head) error {
+	var subs []string
+	for _, h := range hs {
+		if h.stale {
+			subs = append(subs, h.subID)
+		}
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	rows, err := c.p.query(ctx, c.s.sql(qInFlight), subs, c.req.Now)
+	if err != nil {
+		return err
+	}
+	n := make(map[string]int, len(subs))
+	for rows.Next() {
+		var sub string
+		var count int64
+		if err := rows.Scan(&sub, &count); err != nil {
+			rows.Close()
+			return err
+		}
+		n[sub] = int(count)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := range hs {
+		if hs[i].stale {
+			hs[i].inFlight, hs[i].stale = n[hs[i].subID], false
+		}
+	}
+	return nil
+}
+
 // run claims in one transaction: a first round trip folds the hints and locks due heads,
 // each next one leases from them, and the last one also commits.
 func (c *claimer) run(ctx context.Context) error {
 	s := c.s
-	p, err := s.beginPipe(ctx, true)
+	p, err := s.beginPipe(ctx, asyncCommit)
 	if err != nil {
 		return err
 	}
@@ -268,6 +315,9 @@ func (c *claimer) run(ctx context.Context) error {
 	if err := p.end(br, false); err != nil {
 		return err
 	}
+	if err := c.recount(ctx, hs); err != nil {
+		return err
+	}
 	c.locked(hs, k)
 
 	for !p.done {
@@ -275,6 +325,9 @@ func (c *claimer) run(ctx context.Context) error {
 			k := c.lockBatchSize()
 			hs, err := scanHeads(p.query(ctx, s.sql(qLockHeads), now, c.afterDue, c.afterSub, k))
 			if err != nil {
+				return err
+			}
+			if err := c.recount(ctx, hs); err != nil {
 				return err
 			}
 			c.locked(hs, k)
@@ -476,7 +529,7 @@ func scanHeads(rows pgx.Rows, err error) ([]head, error) {
 		var status, reason *string
 		var changed, updated, runSince *time.Time
 		var runCount, inFlight int64
-		if err := rows.Scan(&h.subID, &h.due, &doc, &status, &reason, &changed, &updated, &runCount, &runSince, &inFlight); err != nil {
+		if err := rows.Scan(&h.subID, &h.due, &doc, &status, &reason, &changed, &updated, &runCount, &runSince, &inFlight, &h.stale); err != nil {
 			return nil, err
 		}
 		if doc != nil {

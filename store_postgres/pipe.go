@@ -12,21 +12,33 @@ import (
 // statements: a transaction of two batches costs two round trips, not four.
 type pipe struct {
 	c     *pgxpool.Conn
-	async bool // commit without waiting for the disk
+	opts  pipeOpts
 	began bool
 	done  bool // committed, or never begun and released
 }
 
-// beginPipe acquires a connection for a transaction. With async, the transaction is
-// committed without waiting for its WAL to reach the disk: for writes that a crash of the
-// database server may undo without losing anything (a lease, an attempt's record: the
-// delivery is sent again).
-func (s *Store) beginPipe(ctx context.Context, async bool) (*pipe, error) {
+// pipeOpts say how a pipe's transaction runs.
+type pipeOpts int
+
+const (
+	// asyncCommit commits without waiting for the WAL to reach the disk: for writes that a
+	// crash of the database server may undo without losing anything (a lease, an
+	// attempt's record: the delivery is sent again).
+	asyncCommit pipeOpts = 1 << iota
+	// keyedJoins forbids hash and merge joins: for statements that join a batch's few
+	// rows to large tables by key. Planned once per connection, perhaps while the tables
+	// were small, they would otherwise read whole tables at every execution once the
+	// tables are large.
+	keyedJoins
+)
+
+// beginPipe acquires a connection for a transaction.
+func (s *Store) beginPipe(ctx context.Context, opts pipeOpts) (*pipe, error) {
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &pipe{c: c, async: async}, nil
+	return &pipe{c: c, opts: opts}, nil
 }
 
 // send sends b in the transaction: after BEGIN if it has not begun, and followed by
@@ -40,8 +52,11 @@ func (p *pipe) send(ctx context.Context, b *pgx.Batch, last bool) (pgx.BatchResu
 		// (unlike bitmap scans) mark the index entries of dead queue rows so that the
 		// next scan skips them.
 		set := `SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_bitmapscan', 'off', true)`
-		if p.async {
+		if p.opts&asyncCommit != 0 {
 			set += `, set_config('synchronous_commit', 'off', true)`
+		}
+		if p.opts&keyedJoins != 0 {
+			set += `, set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
 		}
 		q := []*pgx.QueuedQuery{{SQL: "BEGIN"}, {SQL: set}}
 		prefix = len(q)
