@@ -660,6 +660,11 @@ func marshalData(data any) (json.RawMessage, error) {
 		if !utf8.Valid(b) {
 			b = replaceInvalidUTF8(b) // from a json.RawMessage or Marshaler within v
 		}
+		if !withinDepth(b) {
+			// json.Marshal has no limit; receivers' decoders (encoding/json's among
+			// them) refuse such data, and Emit's other paths refuse it too.
+			return nil, &ValidationError{Field: "data", Reason: fmt.Sprintf("nests arrays and objects more than %d deep", maxJSONDepth)}
+		}
 		return objectOnly(b) // json.Marshal writes compact JSON
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
