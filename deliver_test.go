@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -83,7 +84,9 @@ func TestAttemptTimeoutPerSubscription(t *testing.T) {
 		timeout, want time.Duration
 	}{{0, d.cfg.policy.Timeout}, {2 * time.Second, 2 * time.Second}} {
 		sub := Subscription{ID: "sub_1", URL: "https://hooks.example.com/in", Timeout: tc.timeout}
-		_, v, _ := d.send(context.Background(), sub, ev, 1)
+		to := newAttemptTimeout(context.Background())
+		_, v, _ := d.send(to, sub, ev, 1)
+		to.close()
 		require.Equal(t, verdictSuccess, v)
 		assert.InDelta(t, tc.want.Seconds(), got.Seconds(), 0.5)
 	}
@@ -166,4 +169,41 @@ func TestStampedData(t *testing.T) {
 	bad := Event{ID: "evt_bad", Type: "order.created", OccurredAt: now(), Data: json.RawMessage(`{"a":`)}
 	_, err = d.newRequest(ctx, Subscription{ID: "sub_1", URL: "https://hooks.example.com/in"}, bad, now())
 	require.ErrorContains(t, err, "not valid JSON")
+}
+
+// An attempt goroutine's timeout: each attempt's context has its deadline and ends with
+// context.DeadlineExceeded when it passes; a stopped attempt's timer never fires; the
+// attempt after a timeout gets a live context; cancelling the parent cancels the attempt.
+func TestAttemptTimeoutAcrossAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		parent, cancelParent := context.WithCancel(context.Background())
+		to := newAttemptTimeout(parent)
+		defer to.close()
+
+		first := to.start(time.Second)
+		dl, ok := first.Deadline()
+		require.True(t, ok)
+		assert.Equal(t, time.Now().Add(time.Second), dl)
+		to.stop()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.NoError(t, first.Err(), "stopped in time: no timeout")
+
+		second := to.start(3 * time.Second)
+		dl, _ = second.Deadline()
+		assert.Equal(t, time.Now().Add(3*time.Second), dl)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		require.ErrorIs(t, second.Err(), context.DeadlineExceeded)
+		assert.True(t, timedOut(second))
+		to.stop()
+
+		third := to.start(time.Second)
+		assert.NoError(t, third.Err(), "a new context after a timeout")
+		assert.False(t, timedOut(third))
+		cancelParent()
+		assert.ErrorIs(t, third.Err(), context.Canceled)
+		assert.False(t, timedOut(third))
+		to.stop()
+	})
 }
