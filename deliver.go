@@ -216,7 +216,7 @@ func (d *Dispatcher) send(to *attemptTimeout, sub Subscription, ev Event, number
 	if err != nil {
 		return fail(err)
 	}
-	resp, err := d.client.Do(req)
+	resp, err := d.do(req)
 	if err != nil {
 		if timedOut(ctx) {
 			err = fmt.Errorf("%w (%s)", errAttemptTimeout, p.Timeout)
@@ -258,6 +258,25 @@ func (d *Dispatcher) send(to *attemptTimeout, sub Subscription, ev Event, number
 		}
 	}
 	return a, v, retryAfter
+}
+
+// do sends req as d.client.Do does. The dispatcher's own client has no cookie jar, no
+// timeout and follows no redirect, so its requests go to its transport directly: Do would
+// copy every request's headers for redirects that never come. Its errors are Do's: a
+// *url.Error naming the request, http.ErrSchemeMismatch for an http answer to https.
+func (d *Dispatcher) do(req *http.Request) (*http.Response, error) {
+	if d.ownConn == nil || req.URL.User != nil {
+		return d.client.Do(req) // the application's client: its jar, its timeout
+	}
+	resp, err := d.ownConn.RoundTrip(req)
+	if err == nil {
+		return resp, nil
+	}
+	if tlsErr, ok := err.(tls.RecordHeaderError); ok && string(tlsErr.RecordHeader[:]) == "HTTP/" {
+		err = http.ErrSchemeMismatch
+	}
+	op := req.Method[:1] + strings.ToLower(req.Method[1:])
+	return nil, &url.Error{Op: op, URL: req.URL.Redacted(), Err: err}
 }
 
 // attemptTimeout bounds the attempts of one goroutine, one at a time, by their timeout.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -206,4 +209,39 @@ func TestAttemptTimeoutAcrossAttempts(t *testing.T) {
 		assert.False(t, timedOut(third))
 		to.stop()
 	})
+}
+
+// The dispatcher's own client sends through its transport directly; what comes back is
+// what http.Client.Do would give: a redirect's answer (not followed), and the same
+// errors, with the same text.
+func TestDoAnswersAsClientDo(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := "http://" + ln.Addr().String() + "/hooks"
+	require.NoError(t, ln.Close())
+	d, err := New(store.NewMemory(), AllowPrivateNetworks())
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	require.NotNil(t, d.ownConn)
+	for _, target := range []string{srv.URL + "/hooks", "https" + srv.URL[len("http"):] + "/hooks", closed} {
+		var answers [2]string
+		for i, send := range []func(*http.Request) (*http.Response, error){d.do, d.client.Do} {
+			req, err := http.NewRequest(http.MethodPost, target, nil)
+			require.NoError(t, err)
+			resp, err := send(req)
+			if err != nil {
+				var ue *url.Error
+				require.ErrorAs(t, err, &ue)
+				answers[i] = "error: " + err.Error()
+				continue
+			}
+			resp.Body.Close()
+			answers[i] = resp.Status
+		}
+		assert.Equal(t, answers[1], answers[0], target)
+	}
 }
