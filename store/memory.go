@@ -631,11 +631,12 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 		ended = ""
 	}
 	if !rec.Attempt.Test {
+		o := newObservation(rec.Attempt, ended)
 		if s != nil {
-			s.fig.Observe(rec.Attempt, ended)
+			s.fig.observe(&o)
 		}
-		m.overall.Observe(rec.Attempt, ended)
-		md.ws.fig.Observe(rec.Attempt, ended)
+		m.overall.observe(&o)
+		md.ws.fig.observe(&o)
 	}
 	if s != nil {
 		switch rec.Action {
