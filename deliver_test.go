@@ -34,7 +34,7 @@ func TestNewRequestHeaders(t *testing.T) {
 		req, err := d.newRequest(context.Background(), sub, ev, now())
 		require.NoError(t, err)
 		want := map[string]string{
-			"Content-Type": "application/json", "User-Agent": DefaultUserAgent,
+			"Content-Type": "application/json", "User-Agent": DefaultUserAgent, "Accept-Encoding": "identity",
 			"X-Api-Key": "k1", "Authorization": "Bearer t", HeaderWebhookID: "evt_1",
 		}
 		for k, v := range want {
