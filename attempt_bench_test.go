@@ -71,8 +71,10 @@ func BenchmarkAttempt(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(payloadOrder)))
 			defer reportCPU(b)()
+			to := newAttemptTimeout(context.Background()) // as an attempt goroutine's
+			defer to.close()
 			for b.Loop() {
-				if _, v, _ := d.send(context.Background(), sub, ev, 1); v != verdictSuccess {
+				if _, v, _ := d.send(to, sub, ev, 1); v != verdictSuccess {
 					b.Fatal("not a success")
 				}
 			}

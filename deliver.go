@@ -50,11 +50,11 @@ type attemptState struct {
 	urls urlCache
 }
 
-// deliver makes one attempt of a claimed delivery and records it with its consequences.
-// ctx is the attempt goroutine's child of sendCtx.
-func (d *Dispatcher) deliver(ctx context.Context, c *store.Claim) {
+// deliver makes one attempt of a claimed delivery, bounded by the attempt goroutine's
+// timeout, and records it with its consequences.
+func (d *Dispatcher) deliver(to *attemptTimeout, c *store.Claim) {
 	p := d.cfg.policy
-	a, v, asked := d.send(ctx, c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
+	a, v, asked := d.send(to, c.Subscription, c.Event, len(c.Delivery.Attempts)+1)
 	if d.sendCtx.Err() != nil {
 		// Close gave up waiting: this was not the endpoint's fault, so it is not
 		// recorded; the lease runs out and the delivery is attempted again later.
@@ -190,10 +190,11 @@ func (d *Dispatcher) observe(del Delivery, a Attempt) {
 }
 
 // send makes one HTTP request of ev to sub and reads the answer, bounded by the policy's
-// timeout and body limits. The attempt it returns has everything but the outcome.
+// timeout (with to) and body limits. The attempt it returns has everything but the
+// outcome.
 //
 // retryAfter is the wait a 429 or 503 answer asked for with Retry-After, capped.
-func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, number int) (a Attempt, v verdict, retryAfter time.Duration) {
+func (d *Dispatcher) send(to *attemptTimeout, sub Subscription, ev Event, number int) (a Attempt, v verdict, retryAfter time.Duration) {
 	p := d.cfg.policy
 	p.Timeout = cmp.Or(sub.Timeout, p.Timeout)
 	sentAt := now()
@@ -204,8 +205,8 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 		a.ErrorKind = errorKind(0, err)
 		return a, verdictRetry, 0
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
-	defer cancel()
+	ctx := to.start(p.Timeout)
+	defer to.stop()
 	req, err := d.newRequest(ctx, sub, ev, sentAt)
 	if errors.Is(err, errBodyTooLarge) {
 		a, _, _ = fail(err)
@@ -215,9 +216,9 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 	if err != nil {
 		return fail(err)
 	}
-	resp, err := d.client.Do(req)
+	resp, err := d.do(req)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if timedOut(ctx) {
 			err = fmt.Errorf("%w (%s)", errAttemptTimeout, p.Timeout)
 		}
 		return fail(err)
@@ -235,7 +236,7 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 	if err != nil {
 		// The status came but the body did not finish in time (a slow drip): the answer
 		// was not complete within the timeout.
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if timedOut(ctx) {
 			err = fmt.Errorf("%w (%s) reading the body", errAttemptTimeout, p.Timeout)
 		}
 		a.Error = attemptError(err)
@@ -257,6 +258,95 @@ func (d *Dispatcher) send(ctx context.Context, sub Subscription, ev Event, numbe
 		}
 	}
 	return a, v, retryAfter
+}
+
+// do sends req as d.client.Do does. The dispatcher's own client has no cookie jar, no
+// timeout and follows no redirect, so its requests go to its transport directly: Do would
+// copy every request's headers for redirects that never come. Its errors are Do's: a
+// *url.Error naming the request, http.ErrSchemeMismatch for an http answer to https.
+func (d *Dispatcher) do(req *http.Request) (*http.Response, error) {
+	if d.ownConn == nil || req.URL.User != nil {
+		return d.client.Do(req) // the application's client: its jar, its timeout
+	}
+	resp, err := d.ownConn.RoundTrip(req)
+	if err == nil {
+		return resp, nil
+	}
+	if tlsErr, ok := err.(tls.RecordHeaderError); ok && string(tlsErr.RecordHeader[:]) == "HTTP/" {
+		err = http.ErrSchemeMismatch
+	}
+	op := req.Method[:1] + strings.ToLower(req.Method[1:])
+	return nil, &url.Error{Op: op, URL: req.URL.Redacted(), Err: err}
+}
+
+// attemptTimeout bounds the attempts of one goroutine, one at a time, by their timeout.
+// One context and one timer serve all its attempts and are replaced only after a timeout
+// fired: a context.WithTimeout per attempt would cost a context, a timer, a Done channel
+// and the map in which net/http's own per-request context registers.
+type attemptTimeout struct {
+	parent context.Context
+	ctx    context.Context // nil until the next start makes one
+	cancel context.CancelCauseFunc
+	timer  *time.Timer // cancels ctx, with context.DeadlineExceeded as the cause
+}
+
+func newAttemptTimeout(parent context.Context) *attemptTimeout {
+	return &attemptTimeout{parent: parent}
+}
+
+// start returns the context of an attempt that must end within d, a child of the parent
+// with that deadline. Call stop when the attempt is over, before the next start.
+func (t *attemptTimeout) start(d time.Duration) context.Context {
+	deadline := time.Now().Add(d)
+	if t.ctx == nil {
+		ctx, cancel := context.WithCancelCause(t.parent)
+		t.ctx, t.cancel = ctx, cancel
+		t.timer = time.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
+	} else {
+		t.timer.Reset(d)
+	}
+	return &deadlineCtx{Context: t.ctx, deadline: deadline}
+}
+
+// stop ends the timeout of the attempt. If the timer has fired (or is firing), the
+// context is done with: the next attempt gets a new one.
+func (t *attemptTimeout) stop() {
+	if !t.timer.Stop() {
+		t.close()
+	}
+}
+
+// close releases the context and its timer.
+func (t *attemptTimeout) close() {
+	if t.ctx != nil {
+		t.timer.Stop()
+		t.cancel(context.Canceled)
+		t.ctx, t.cancel, t.timer = nil, nil, nil
+	}
+}
+
+// deadlineCtx is the context of one attempt: attemptTimeout's, with the attempt's deadline
+// (which dialers and transports may read) and the error of a context whose deadline
+// passed. Contexts made from it register with attemptTimeout's, which they find through
+// Value as they would through a context.WithDeadline.
+type deadlineCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c *deadlineCtx) Err() error {
+	err := c.Context.Err()
+	if err != nil && timedOut(c.Context) {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+// timedOut reports whether the context of an attempt ended because its timeout did.
+func timedOut(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), context.DeadlineExceeded)
 }
 
 // bodyBuffer is a buffer a response body is read into, with the reader that bounds it.
@@ -330,12 +420,16 @@ func (d *Dispatcher) newRequest(ctx context.Context, sub Subscription, ev Event,
 	}
 	// The values of these headers, and of the signature's, share one slice: one
 	// allocation, not one per header.
-	vals := make([]string, 0, 5+len(sub.Headers))
+	vals := make([]string, 0, 6+len(sub.Headers))
 	if body != nil {
 		req.ContentLength = int64(len(body))
 		vals = setHeader(req.Header, vals, "Content-Type", contentType)
 	}
 	vals = setHeader(req.Header, vals, "User-Agent", d.cfg.userAgent)
+	// Only an excerpt of the answer is read, for the log: an uncompressed one will do,
+	// and asking for it spares net/http a header map per request (its own
+	// "Accept-Encoding: gzip"). A subscription's Headers may say otherwise.
+	vals = setHeader(req.Header, vals, "Accept-Encoding", "identity")
 	for k, v := range sub.Headers {
 		vals = setHeader(req.Header, vals, http.CanonicalHeaderKey(k), v)
 	}

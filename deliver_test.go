@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -30,7 +34,7 @@ func TestNewRequestHeaders(t *testing.T) {
 		req, err := d.newRequest(context.Background(), sub, ev, now())
 		require.NoError(t, err)
 		want := map[string]string{
-			"Content-Type": "application/json", "User-Agent": DefaultUserAgent,
+			"Content-Type": "application/json", "User-Agent": DefaultUserAgent, "Accept-Encoding": "identity",
 			"X-Api-Key": "k1", "Authorization": "Bearer t", HeaderWebhookID: "evt_1",
 		}
 		for k, v := range want {
@@ -83,7 +87,9 @@ func TestAttemptTimeoutPerSubscription(t *testing.T) {
 		timeout, want time.Duration
 	}{{0, d.cfg.policy.Timeout}, {2 * time.Second, 2 * time.Second}} {
 		sub := Subscription{ID: "sub_1", URL: "https://hooks.example.com/in", Timeout: tc.timeout}
-		_, v, _ := d.send(context.Background(), sub, ev, 1)
+		to := newAttemptTimeout(context.Background())
+		_, v, _ := d.send(to, sub, ev, 1)
+		to.close()
 		require.Equal(t, verdictSuccess, v)
 		assert.InDelta(t, tc.want.Seconds(), got.Seconds(), 0.5)
 	}
@@ -166,4 +172,76 @@ func TestStampedData(t *testing.T) {
 	bad := Event{ID: "evt_bad", Type: "order.created", OccurredAt: now(), Data: json.RawMessage(`{"a":`)}
 	_, err = d.newRequest(ctx, Subscription{ID: "sub_1", URL: "https://hooks.example.com/in"}, bad, now())
 	require.ErrorContains(t, err, "not valid JSON")
+}
+
+// An attempt goroutine's timeout: each attempt's context has its deadline and ends with
+// context.DeadlineExceeded when it passes; a stopped attempt's timer never fires; the
+// attempt after a timeout gets a live context; cancelling the parent cancels the attempt.
+func TestAttemptTimeoutAcrossAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		parent, cancelParent := context.WithCancel(context.Background())
+		to := newAttemptTimeout(parent)
+		defer to.close()
+
+		first := to.start(time.Second)
+		dl, ok := first.Deadline()
+		require.True(t, ok)
+		assert.Equal(t, time.Now().Add(time.Second), dl)
+		to.stop()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.NoError(t, first.Err(), "stopped in time: no timeout")
+
+		second := to.start(3 * time.Second)
+		dl, _ = second.Deadline()
+		assert.Equal(t, time.Now().Add(3*time.Second), dl)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		require.ErrorIs(t, second.Err(), context.DeadlineExceeded)
+		assert.True(t, timedOut(second))
+		to.stop()
+
+		third := to.start(time.Second)
+		assert.NoError(t, third.Err(), "a new context after a timeout")
+		assert.False(t, timedOut(third))
+		cancelParent()
+		assert.ErrorIs(t, third.Err(), context.Canceled)
+		assert.False(t, timedOut(third))
+		to.stop()
+	})
+}
+
+// The dispatcher's own client sends through its transport directly; what comes back is
+// what http.Client.Do would give: a redirect's answer (not followed), and the same
+// errors, with the same text.
+func TestDoAnswersAsClientDo(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := "http://" + ln.Addr().String() + "/hooks"
+	require.NoError(t, ln.Close())
+	d, err := New(store.NewMemory(), AllowPrivateNetworks())
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	require.NotNil(t, d.ownConn)
+	for _, target := range []string{srv.URL + "/hooks", "https" + srv.URL[len("http"):] + "/hooks", closed} {
+		var answers [2]string
+		for i, send := range []func(*http.Request) (*http.Response, error){d.do, d.client.Do} {
+			req, err := http.NewRequest(http.MethodPost, target, nil)
+			require.NoError(t, err)
+			resp, err := send(req)
+			if err != nil {
+				var ue *url.Error
+				require.ErrorAs(t, err, &ue)
+				answers[i] = "error: " + err.Error()
+				continue
+			}
+			resp.Body.Close()
+			answers[i] = resp.Status
+		}
+		assert.Equal(t, answers[1], answers[0], target)
+	}
 }

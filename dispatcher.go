@@ -301,11 +301,11 @@ func (d *Dispatcher) schedule() {
 // that has room, so that slow and hanging endpoints cannot take every worker from the
 // healthy ones. It reports whether it still holds its worker slot: the caller gives it
 // back (or keeps it for its next claim). lt is the calling goroutine's lane timer.
-func (d *Dispatcher) attempt(ctx context.Context, lt *laneTimer, c *store.Claim) (holds bool) {
+func (d *Dispatcher) attempt(to *attemptTimeout, lt *laneTimer, c *store.Claim) (holds bool) {
 	lt.lane.Store(0)
 	d.attempts.Add(1) // the timer's function, so that Close waits for it too
 	lt.t.Reset(slowAfter)
-	d.deliver(ctx, c)
+	d.deliver(to, c)
 	if lt.t.Stop() {
 		d.attempts.Done() // its function will not run
 	} else {
@@ -365,15 +365,15 @@ func (lt *laneTimer) expire() {
 // claim the scheduler hands to an idle goroutine.
 func (d *Dispatcher) attemptLoop(c store.Claim) {
 	defer d.attempts.Done()
-	// The attempts' timeout contexts hang off this goroutine's own child of sendCtx, so
-	// that they do not all register with one shared context under one lock; cancelling
-	// sendCtx (Close giving up) still cancels them.
-	ctx, cancel := context.WithCancel(d.sendCtx)
-	defer cancel()
+	// The attempts' context is this goroutine's own child of sendCtx, so that they do
+	// not all register with one shared context under one lock; cancelling sendCtx (Close
+	// giving up) still cancels them.
+	to := newAttemptTimeout(d.sendCtx)
+	defer to.close()
 	claims := []store.Claim{c} // reused by claimNext
 	lt := d.newLaneTimer()
 	for {
-		if d.attempt(ctx, lt, &claims[0]) {
+		if d.attempt(to, lt, &claims[0]) {
 			if claims = d.claimNext(claims[:0]); len(claims) > 0 {
 				continue // the slot goes on to the next claim
 			}
@@ -659,6 +659,11 @@ func marshalData(data any) (json.RawMessage, error) {
 		}
 		if !utf8.Valid(b) {
 			b = replaceInvalidUTF8(b) // from a json.RawMessage or Marshaler within v
+		}
+		if !withinDepth(b) {
+			// json.Marshal has no limit; receivers' decoders (encoding/json's among
+			// them) refuse such data, and Emit's other paths refuse it too.
+			return nil, &ValidationError{Field: "data", Reason: fmt.Sprintf("nests arrays and objects more than %d deep", maxJSONDepth)}
 		}
 		return objectOnly(b) // json.Marshal writes compact JSON
 	}

@@ -903,3 +903,34 @@ func TestWorkersClaimFromCheapStores(t *testing.T) {
 		})
 	}
 }
+
+// Data nested deeper than JSON decoders take (encoding/json's limit of 10000 levels) is
+// refused at Emit however it comes, as a value to marshal or as JSON bytes; data at the
+// limit is taken.
+func TestEmitRefusesDeepNesting(t *testing.T) {
+	d, err := webhook.New(store0())
+	require.NoError(t, err)
+	defer d.Close(context.Background())
+	ctx := context.Background()
+	nested := func(levels int) any { // an object holding levels-1 arrays
+		var v any = 1
+		for range levels - 1 {
+			v = []any{v}
+		}
+		return map[string]any{"a": v}
+	}
+	for _, levels := range []int{10000, 10001} {
+		raw, err := json.Marshal(nested(levels))
+		require.NoError(t, err)
+		for name, data := range map[string]any{"value": nested(levels), "bytes": raw} {
+			_, err := d.Emit(ctx, eventtypes.OrderCreated, data)
+			if levels <= 10000 {
+				assert.NoError(t, err, "%d levels as %s", levels, name)
+				continue
+			}
+			var ve *webhook.ValidationError
+			require.ErrorAs(t, err, &ve, "%d levels as %s", levels, name)
+			assert.Equal(t, "data", ve.Field)
+		}
+	}
+}

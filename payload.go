@@ -167,6 +167,17 @@ func appendCompactJSON(dst, src []byte) ([]byte, bool) {
 // maxJSONDepth is how deeply arrays and objects may nest: encoding/json's limit.
 const maxJSONDepth = 10000
 
+// withinDepth reports whether src, valid JSON, nests no deeper than maxJSONDepth. Every
+// level takes two bytes, so short data (every usual event) is not looked at.
+func withinDepth(src []byte) bool {
+	if len(src) <= 2*maxJSONDepth {
+		return true
+	}
+	c := jsonCompactor{src: src}
+	_, ok := c.value(c.space(0), 0)
+	return ok
+}
+
 // jsonCompactor is the state of appendCompactJSON: src[start:] is what has not been
 // copied to dst yet.
 type jsonCompactor struct {

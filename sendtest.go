@@ -104,7 +104,9 @@ func (d *Dispatcher) Test(ctx context.Context, subscriptionID string, eventTypes
 // test sends one sample event and records it in the log as a test.
 func (d *Dispatcher) test(ctx context.Context, sub Subscription, ev Event) TestResult {
 	ev.OccurredAt = now()
-	a, v, _ := d.send(ctx, sub, ev, 1)
+	to := newAttemptTimeout(ctx)
+	defer to.close()
+	a, v, _ := d.send(to, sub, ev, 1)
 	a.Test = true
 	a.Outcome = OutcomeFailed
 	state := DeliveryFailed

@@ -180,36 +180,66 @@ func bucketUpper(i int) time.Duration {
 
 // Observe adds one attempt, and the state its delivery is left in, to the figures.
 func (f *Figures) Observe(a Attempt, state DeliveryState) {
+	o := newObservation(a, state)
+	f.observe(&o)
+}
+
+// observation is an attempt as figures count it, worked out once for all the figures it
+// goes into (a subscription's, its workspace's, the store's).
+type observation struct {
+	succeeded     bool
+	kind          ErrorKind
+	state         DeliveryState
+	sentAt        time.Time
+	duration      time.Duration
+	bucket        int
+	recent, daily time.Time // the starts of its slots; zero when sentAt is
+}
+
+func newObservation(a Attempt, state DeliveryState) observation {
+	o := observation{
+		succeeded: a.Succeeded(), kind: a.ErrorKind, state: state,
+		sentAt: a.SentAt, duration: a.Duration, bucket: BucketOf(a.Duration),
+	}
+	if !a.SentAt.IsZero() {
+		utc := a.SentAt.UTC()
+		o.recent, o.daily = utc.Truncate(RecentSlot), utc.Truncate(DaySlot)
+	}
+	return o
+}
+
+// observe adds o to the figures.
+func (f *Figures) observe(o *observation) {
 	f.Attempts++
-	if a.Succeeded() {
+	if o.succeeded {
 		f.Succeeded++
 		f.Run = FailureRun{}
 	} else {
 		f.Failed++
 		if f.Run.Count == 0 {
-			f.Run.Since = a.SentAt
+			f.Run.Since = o.sentAt
 		}
 		f.Run.Count++
-		if a.ErrorKind != "" {
+		if o.kind != "" {
 			if f.ErrorsByKind == nil {
 				f.ErrorsByKind = make(map[ErrorKind]int64)
 			}
-			f.ErrorsByKind[a.ErrorKind]++
+			f.ErrorsByKind[o.kind]++
 		}
 	}
-	switch state {
+	switch o.state {
 	case DeliverySucceeded:
 		f.DeliveriesSucceeded++
 	case DeliveryFailed:
 		f.DeliveriesFailed++
 	}
-	f.DurationSum += a.Duration
+	f.DurationSum += o.duration
 	if f.Buckets == nil {
 		f.Buckets = make([]int64, histBuckets)
 	}
-	f.Buckets[BucketOf(a.Duration)]++
-	f.Recent = observeSlots(f.Recent, a, state, RecentSlot, RecentSlots)
-	f.Daily = observeSlots(f.Daily, a, state, DaySlot, DaySlots)
+	f.Buckets[o.bucket]++
+	f.Recent = observeSlots(f.Recent, o, o.recent, RecentSlot, RecentSlots)
+	f.Daily = observeSlots(f.Daily, o, o.daily, DaySlot, DaySlots)
 }
 
 // Merge adds other's totals to f.

@@ -99,8 +99,11 @@ type memSub struct {
 type memEvent struct {
 	Event
 	dlvs []*memDelivery // creation order
-	had  bool           // it has had a delivery
-	gone bool           // pruned
+	// one holds dlvs while there is one: most events go to one subscription, and the
+	// store keeps every event, so an object fewer each spares the collector.
+	one  [1]*memDelivery
+	had  bool // it has had a delivery
+	gone bool // pruned
 }
 
 // memDelivery is a stored delivery with its place in the indexes.
@@ -118,6 +121,10 @@ type memDelivery struct {
 	qi     int    // index in the retry or leased heap
 	gen    uint32 // bumped at every move, so stale fifo entries are recognised
 	pruned bool
+
+	// first holds Attempts while there is one: most deliveries take one attempt, and
+	// the store keeps every delivery, so an object fewer each spares the collector.
+	first [1]Attempt
 }
 
 // MemoryOption configures NewMemory.
@@ -474,6 +481,9 @@ func (m *Memory) add(md *memDelivery) {
 	md.ws.log.append(md)
 	md.slog = m.subLog(md.SubscriptionID)
 	md.slog.append(md)
+	if md.ev.dlvs == nil {
+		md.ev.dlvs = md.ev.one[:0]
+	}
 	md.ev.dlvs = append(md.ev.dlvs, md)
 	md.ev.had = true
 	if md.State.Final() {
@@ -591,6 +601,9 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 		return Delivery{}, notFound("delivery", rec.DeliveryID)
 	}
 	now := rec.Attempt.SentAt.Add(rec.Attempt.Duration)
+	if cap(md.Attempts) == 0 {
+		md.Attempts = md.first[:0] // every answer copies Attempts: they never see first
+	}
 	md.Attempts = append(md.Attempts, rec.Attempt)
 	md.LeasedUntil = time.Time{}
 	md.UpdatedAt = now
@@ -631,11 +644,12 @@ func (m *Memory) RecordAttempt(ctx context.Context, rec AttemptRecord) (Delivery
 		ended = ""
 	}
 	if !rec.Attempt.Test {
+		o := newObservation(rec.Attempt, ended)
 		if s != nil {
-			s.fig.Observe(rec.Attempt, ended)
+			s.fig.observe(&o)
 		}
-		m.overall.Observe(rec.Attempt, ended)
-		md.ws.fig.Observe(rec.Attempt, ended)
+		m.overall.observe(&o)
+		md.ws.fig.observe(&o)
 	}
 	if s != nil {
 		switch rec.Action {

@@ -76,24 +76,24 @@ func (s *Slot) UnmarshalJSON(b []byte) error {
 }
 
 // observe adds one attempt to the slot.
-func (s *Slot) observe(a Attempt, state DeliveryState) {
+func (s *Slot) observe(o *observation) {
 	s.Attempts++
-	if a.Succeeded() {
+	if o.succeeded {
 		s.Succeeded++
-	} else if a.ErrorKind != "" {
+	} else if o.kind != "" {
 		if s.ErrorsByKind == nil {
 			s.ErrorsByKind = make(map[ErrorKind]int64)
 		}
-		s.ErrorsByKind[a.ErrorKind]++
+		s.ErrorsByKind[o.kind]++
 	}
-	switch state {
+	switch o.state {
 	case DeliverySucceeded:
 		s.DeliveriesSucceeded++
 	case DeliveryFailed:
 		s.DeliveriesFailed++
 	}
-	s.DurationSum += a.Duration
-	s.MaxDuration = max(s.MaxDuration, a.Duration)
+	s.DurationSum += o.duration
+	s.MaxDuration = max(s.MaxDuration, o.duration)
 }
 
 // merge adds other's counts to s.
@@ -154,14 +154,14 @@ func slotAt(slots []Slot, start time.Time, width time.Duration, n int) ([]Slot, 
 	return slots, &slots[i]
 }
 
-// observeSlots adds an attempt to the slot of its send time.
-func observeSlots(slots []Slot, a Attempt, state DeliveryState, width time.Duration, n int) []Slot {
-	if a.SentAt.IsZero() {
+// observeSlots adds an attempt to its slot, the one starting at start.
+func observeSlots(slots []Slot, o *observation, start time.Time, width time.Duration, n int) []Slot {
+	if o.sentAt.IsZero() {
 		return slots
 	}
-	slots, s := slotAt(slots, a.SentAt.UTC().Truncate(width), width, n)
+	slots, s := slotAt(slots, start, width, n)
 	if s != nil {
-		s.observe(a, state)
+		s.observe(o)
 	}
 	return slots
 }
