@@ -246,6 +246,10 @@ type txn struct {
 	// figCache holds the figures read in this transaction, decoded once however many
 	// attempts of it change them, and written once by flush.
 	figCache map[figKey]*cachedFigures
+	// ctrs and dueBefore hold the counters and due_subs moves of the subscriptions whose
+	// deliveries this transaction moved, written once by flush (see counters, queueMoves).
+	ctrs      map[string]*subCounters
+	dueBefore map[string][]byte // each one's first queue key before the transaction
 	// subCache holds the subscriptions read or written in this transaction, decoded once.
 	subCache map[string]*subRecord
 
@@ -298,9 +302,15 @@ func (t *txn) forgetFigures(b *bolt.Bucket, key []byte) error {
 	return b.Delete(key)
 }
 
-// flush writes the figures this transaction changed. Every write transaction calls it
-// before it commits.
+// flush writes the figures, counters and due_subs keys this transaction changed. Every
+// write transaction that saves deliveries or changes figures calls it before it commits.
 func (t *txn) flush() error {
+	if err := t.flushCounters(); err != nil {
+		return err
+	}
+	if err := t.flushDueSubs(); err != nil {
+		return err
+	}
 	for k, c := range t.figCache {
 		if c.dirty {
 			raw, err := json.Marshal(c.f)
