@@ -60,8 +60,11 @@ func logKey(r *dlvRecord) []byte { return cat(tkey(r.CreatedAt), u64(r.Seq)) }
 // keysOf returns the index keys of a delivery as it stands, built in one buffer.
 func keysOf(r *dlvRecord) indexKeys {
 	var k indexKeys
-	n := 2*len(r.SubscriptionID) + len(r.Workspace) + len(r.EventID) + len(r.ID)
-	b := keyBuf(make([]byte, 0, 8*n+256))
+	// Room for a pending delivery's keys (the most: seven log keys, queue and open; times
+	// and sequences take 8 bytes, a state 1, a length prefix 1 or 2): one allocation
+	// (a buffer that grows keeps the keys right, see keyBuf).
+	n := 5*len(r.SubscriptionID) + 2*len(r.Workspace) + len(r.EventID) + 2*len(r.ID)
+	b := keyBuf(make([]byte, 0, n+12*8+9*10+8))
 	st := stateByte(r.State)
 	logAt := func(parts ...func()) []byte {
 		i := len(b)
