@@ -70,10 +70,12 @@ func (c *decodeCache[T]) put(key string, raw []byte, v T) {
 }
 
 // decoders are a store's decode caches: subscriptions (by ID) and figures (by bucket and
-// key), read on every claim and every recorded attempt.
+// key), read on every claim and every recorded attempt, and the headers of events (by ID),
+// read at every claim of a new delivery.
 type decoders struct {
 	subs    decodeCache[*subRecord]
 	figures decodeCache[*store.Figures]
+	events  decodeCache[*eventHeader]
 }
 
 // cloneSub returns a copy of r that shares nothing a change could reach.

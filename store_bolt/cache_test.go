@@ -77,3 +77,26 @@ func TestCachedValuesStayUnchanged(t *testing.T) {
 	assert.Equal(t, int64(3), st.Overall.Attempts)
 	assert.Equal(t, int64(3), st.Subscriptions["sub_1"].ErrorsByKind[store.ErrorServer])
 }
+
+// The header cached at insert is what decoding the stored event gives: a claim reads the
+// same event whether it was cached or not.
+func TestEventHeaderAtInsertAsDecoded(t *testing.T) {
+	berlin := time.FixedZone("CET", 3600)
+	for _, ev := range []store.Event{
+		{ID: "evt_1", Type: "order.created", OccurredAt: time.Now()}, // monotonic reading, local zone
+		{ID: "evt_2", Workspace: "ws", Type: "order.paid", OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 6, berlin)},
+		{ID: "evt_3", Type: "order.created", OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{ID: "evt_4", Type: "order.created"},
+	} {
+		raw, err := encodeEvent(ev)
+		require.NoError(t, err)
+		decoded, err := decodeEventShared(raw, nil, ev.ID)
+		require.NoError(t, err)
+		h, ok := headerOf(ev)
+		require.True(t, ok)
+		cached := store.Event{ID: h.ID, Workspace: h.Workspace, Type: h.Type, OccurredAt: h.OccurredAt, Data: decoded.Data}
+		assert.Equal(t, decoded, cached, ev.ID)
+	}
+	_, ok := headerOf(store.Event{ID: "evt_\xff", Type: "order.created"})
+	assert.False(t, ok, "a string that JSON would change is not cached")
+}

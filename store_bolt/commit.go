@@ -128,27 +128,30 @@ func (c *committer) run() {
 }
 
 // maxGather caps how long gather waits.
-const maxGather = time.Millisecond
+const maxGather = 2 * time.Millisecond
 
 // gather waits, after a commit of n calls that took d, for the callers it has just
 // released to come back (an emitter emits its next event, a worker records its next
-// attempt): until n calls are queued, or a quarter of d has passed (maxGather at most).
-// Without it, the next transaction starts with the few calls that came while the commit
-// ran, and the callers that come back a moment later wait for the one after: the same
-// callers split over two commits, each with its fsyncs. A lone writer is not delayed:
-// its next call is all gather waits for.
+// attempt): until n calls more than were queued when it began are queued, or half of d
+// has passed (maxGather at most). Without it, the next transaction starts with the few
+// calls that came while the commit ran, and the callers that come back a moment later
+// wait for the one after: the same callers split over two commits, each with its fsyncs.
+// (Calls that came during the commit do not count towards n: they are other callers,
+// and counting them ended the wait before the released ones were back.) A lone writer
+// is not delayed: its next call is all gather waits for.
 func (c *committer) gather(n int, d time.Duration) {
 	c.mu.Lock()
-	if len(c.queue) >= n {
+	want := min(len(c.queue)+n, maxBatch)
+	if len(c.queue) >= want {
 		c.mu.Unlock()
 		return
 	}
 	if c.arrived == nil {
 		c.arrived = make(chan struct{}, 1)
 	}
-	c.want = n
+	c.want = want
 	c.mu.Unlock()
-	t := time.NewTimer(min(d/4, maxGather))
+	t := time.NewTimer(min(d/2, maxGather))
 	select {
 	case <-c.arrived:
 	case <-t.C:

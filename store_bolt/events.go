@@ -45,6 +45,12 @@ func (t *txn) insertEvent(ev store.Event, now time.Time) (store.Inserted, error)
 	if err := t.events().Put([]byte(ev.ID), raw); err != nil {
 		return store.Inserted{}, err
 	}
+	if h, ok := headerOf(ev); ok {
+		// Its claims find the header decoded (the cache compares the stored bytes, so a
+		// transaction that does not commit leaves nothing wrong in it).
+		hb, _, _ := splitEvent(raw)
+		t.decEvents().put(ev.ID, hb, h)
+	}
 	res := store.Inserted{Event: ev, Created: true}
 	res.Event.Data = bytes.Clone(ev.Data)
 	for _, m := range t.subscribers(ev.Workspace, ev.Type) {

@@ -60,8 +60,11 @@ func logKey(r *dlvRecord) []byte { return cat(tkey(r.CreatedAt), u64(r.Seq)) }
 // keysOf returns the index keys of a delivery as it stands, built in one buffer.
 func keysOf(r *dlvRecord) indexKeys {
 	var k indexKeys
-	n := 2*len(r.SubscriptionID) + len(r.Workspace) + len(r.EventID) + len(r.ID)
-	b := keyBuf(make([]byte, 0, 8*n+256))
+	// Room for a pending delivery's keys (the most: seven log keys, queue and open; times
+	// and sequences take 8 bytes, a state 1, a length prefix 1 or 2): one allocation
+	// (a buffer that grows keeps the keys right, see keyBuf).
+	n := 5*len(r.SubscriptionID) + 2*len(r.Workspace) + len(r.EventID) + 2*len(r.ID)
+	b := keyBuf(make([]byte, 0, n+12*8+9*10+8))
 	st := stateByte(r.State)
 	logAt := func(parts ...func()) []byte {
 		i := len(b)
@@ -154,10 +157,8 @@ func (t *txn) save(prev, next *dlvRecord) error {
 	if next != nil {
 		nk, nkState, sub, id = keysOf(next), next.State, next.SubscriptionID, next.ID
 	}
-	var firstBefore []byte
-	queueMoves := !bytes.Equal(pk[ixQueue], nk[ixQueue])
-	if queueMoves {
-		firstBefore = t.firstQueued(sub)
+	if !bytes.Equal(pk[ixQueue], nk[ixQueue]) {
+		t.queueMoves(sub)
 	}
 	for i := range nIndexes {
 		if bytes.Equal(pk[i], nk[i]) {
@@ -179,31 +180,20 @@ func (t *txn) save(prev, next *dlvRecord) error {
 			}
 		}
 	}
-	if queueMoves {
-		if err := t.moveDueSub(sub, firstBefore, t.firstQueued(sub)); err != nil {
-			return err
-		}
-	}
 	if pkState != nkState {
-		var dp, dh, df int64
+		c := t.counters(sub)
 		tally := func(st store.DeliveryState, d int64) {
 			switch {
 			case st == store.DeliveryPending:
-				dp += d
+				c.pending += d
 			case st == store.DeliveryHeld:
-				dh += d
+				c.held += d
 			case st.Final():
-				df += d
+				c.finished += d
 			}
 		}
 		tally(pkState, -1)
 		tally(nkState, +1)
-		if err := t.addCounts(sub, dp, dh); err != nil {
-			return err
-		}
-		if err := addCounter(t.finCounts(), []byte(sub), 0, df); err != nil {
-			return err
-		}
 	}
 	if next == nil {
 		return t.dlvs().Delete([]byte(id))
@@ -250,18 +240,103 @@ func (t *txn) moveDueSub(sub string, before, after []byte) error {
 	return nil
 }
 
-// addCounts adds to a subscription's pending and held counters.
-func (t *txn) addCounts(sub string, pending, held int64) error {
-	if err := addCounter(t.counts(), []byte(sub), 0, pending); err != nil {
-		return err
+// subCounters are a subscription's counters (counts and fin_counts) as a write
+// transaction has changed them: read at its first change, written once by flush however
+// many deliveries of the subscription the transaction moves.
+type subCounters struct {
+	pending, held, finished int64
+	// stored* are the values in the file, to write only what changed.
+	storedPending, storedHeld, storedFinished int64
+}
+
+// counters returns a subscription's counters for this transaction to change.
+func (t *txn) counters(sub string) *subCounters {
+	if c := t.ctrs[sub]; c != nil {
+		return c
 	}
-	return addCounter(t.counts(), []byte(sub), 1, held)
+	if t.ctrs == nil {
+		t.ctrs = make(map[string]*subCounters)
+	}
+	v := t.counts().Get([]byte(sub))
+	c := &subCounters{pending: counter(v, 0), held: counter(v, 1), finished: counter(t.finCounts().Get([]byte(sub)), 0)}
+	c.storedPending, c.storedHeld, c.storedFinished = c.pending, c.held, c.finished
+	t.ctrs[sub] = c
+	return c
+}
+
+// forgetCounts removes a subscription's pending and held counters (its finished counter
+// stays: the figures of deleted subscriptions count).
+func (t *txn) forgetCounts(sub string) error {
+	if c := t.ctrs[sub]; c != nil {
+		c.pending, c.held, c.storedPending, c.storedHeld = 0, 0, 0, 0
+	}
+	return t.counts().Delete([]byte(sub))
 }
 
 // countsOf returns a subscription's pending and held counters.
 func (t *txn) countsOf(sub string) (pending, held int64) {
+	if c := t.ctrs[sub]; c != nil {
+		return c.pending, c.held
+	}
 	v := t.counts().Get([]byte(sub))
 	return counter(v, 0), counter(v, 1)
+}
+
+// flushCounters writes the counters this transaction changed; values of all zeros are
+// deleted.
+func (t *txn) flushCounters() error {
+	for sub, c := range t.ctrs {
+		key := []byte(sub)
+		if c.pending != c.storedPending || c.held != c.storedHeld {
+			var err error
+			if c.pending == 0 && c.held == 0 {
+				err = t.counts().Delete(key)
+			} else {
+				v := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(c.pending))
+				err = t.counts().Put(key, binary.BigEndian.AppendUint64(v, uint64(c.held)))
+			}
+			if err != nil {
+				return err
+			}
+			c.storedPending, c.storedHeld = c.pending, c.held
+		}
+		if c.finished != c.storedFinished {
+			var err error
+			if c.finished == 0 {
+				err = t.finCounts().Delete(key)
+			} else {
+				err = t.finCounts().Put(key, u64(uint64(c.finished)))
+			}
+			if err != nil {
+				return err
+			}
+			c.storedFinished = c.finished
+		}
+	}
+	return nil
+}
+
+// queueMoves notes that a subscription's queue is about to change: its place in due_subs
+// is moved once, by flushDueSubs, however many of its deliveries the transaction moves.
+func (t *txn) queueMoves(sub string) {
+	if _, ok := t.dueBefore[sub]; ok {
+		return
+	}
+	if t.dueBefore == nil {
+		t.dueBefore = make(map[string][]byte)
+	}
+	t.dueBefore[sub] = t.firstQueued(sub)
+}
+
+// flushDueSubs moves the due_subs keys of the subscriptions whose queue changed.
+func (t *txn) flushDueSubs() error {
+	for sub, before := range t.dueBefore {
+		if err := t.moveDueSub(sub, before, t.firstQueued(sub)); err != nil {
+			return err
+		}
+		delete(t.dueBefore, sub)
+	}
+	return nil
 }
 
 // counter reads the i-th big-endian int64 of v (0 when v is short).
@@ -270,22 +345,6 @@ func counter(v []byte, i int) int64 {
 		return 0
 	}
 	return int64(binary.BigEndian.Uint64(v[8*i:]))
-}
-
-// addCounter adds delta to the i-th int64 under key in b; a value of all zeros is deleted.
-func addCounter(b *bolt.Bucket, key []byte, i int, delta int64) error {
-	if delta == 0 {
-		return nil
-	}
-	old := b.Get(key)
-	n := max(len(old), 8*(i+1))
-	v := make([]byte, n)
-	copy(v, old)
-	binary.BigEndian.PutUint64(v[8*i:], uint64(counter(v, i)+delta))
-	if bytes.Equal(v, make([]byte, n)) {
-		return b.Delete(key)
-	}
-	return b.Put(key, v)
 }
 
 // setState moves a delivery to state at now, as every store does: only a pending delivery

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -212,6 +213,19 @@ type eventHeader struct {
 	OccurredAt time.Time `json:"occurred_at"`
 }
 
+// headerOf is the header of ev as decoding its encoding gives it back (strings that are
+// valid UTF-8, the time as its JSON text parses), false if that may differ.
+func headerOf(ev store.Event) (*eventHeader, bool) {
+	if !utf8.ValidString(ev.ID) || !utf8.ValidString(ev.Workspace) || !utf8.ValidString(ev.Type) {
+		return nil, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, string(ev.OccurredAt.AppendFormat(nil, time.RFC3339Nano)))
+	if err != nil {
+		return nil, false
+	}
+	return &eventHeader{ID: ev.ID, Workspace: ev.Workspace, Type: ev.Type, OccurredAt: at}, true
+}
+
 func encodeEvent(ev store.Event) ([]byte, error) {
 	hdr, err := json.Marshal(eventHeader{ID: ev.ID, Workspace: ev.Workspace, Type: ev.Type, OccurredAt: ev.OccurredAt})
 	if err != nil {
@@ -222,18 +236,35 @@ func encodeEvent(ev store.Event) ([]byte, error) {
 	return append(b, ev.Data...), nil
 }
 
-func decodeEvent(b []byte) (store.Event, error) {
+// splitEvent splits a stored event into its header (JSON) and its data.
+func splitEvent(b []byte) (hdr, data []byte, err error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || uint64(len(b)-k) < n {
-		return store.Event{}, errors.New("corrupt record")
+		return nil, nil, errors.New("corrupt record")
 	}
-	var h eventHeader
-	if err := json.Unmarshal(b[k:k+int(n)], &h); err != nil {
-		return store.Event{}, fmt.Errorf("corrupt record: %w", err)
+	return b[k : k+int(n)], b[k+int(n):], nil
+}
+
+// decodeEventShared is decodeEvent with the data left in b, the header decoded through
+// cache (under the event's ID) when there is one.
+func decodeEventShared(b []byte, cache *decodeCache[*eventHeader], id string) (store.Event, error) {
+	hb, data, err := splitEvent(b)
+	if err != nil {
+		return store.Event{}, err
+	}
+	h, ok := cache.get(id, hb)
+	if !ok {
+		h = new(eventHeader)
+		if err := json.Unmarshal(hb, h); err != nil {
+			return store.Event{}, fmt.Errorf("corrupt record: %w", err)
+		}
+		if h.ID == id {
+			cache.put(id, hb, h)
+		}
 	}
 	ev := store.Event{ID: h.ID, Workspace: h.Workspace, Type: h.Type, OccurredAt: h.OccurredAt}
-	if data := b[k+int(n):]; len(data) > 0 {
-		ev.Data = bytes.Clone(data) // the tx's memory is gone once it ends
+	if len(data) > 0 {
+		ev.Data = data
 	}
 	return ev, nil
 }
@@ -246,6 +277,10 @@ type txn struct {
 	// figCache holds the figures read in this transaction, decoded once however many
 	// attempts of it change them, and written once by flush.
 	figCache map[figKey]*cachedFigures
+	// ctrs and dueBefore hold the counters and due_subs moves of the subscriptions whose
+	// deliveries this transaction moved, written once by flush (see counters, queueMoves).
+	ctrs      map[string]*subCounters
+	dueBefore map[string][]byte // each one's first queue key before the transaction
 	// subCache holds the subscriptions read or written in this transaction, decoded once.
 	subCache map[string]*subRecord
 
@@ -298,9 +333,15 @@ func (t *txn) forgetFigures(b *bolt.Bucket, key []byte) error {
 	return b.Delete(key)
 }
 
-// flush writes the figures this transaction changed. Every write transaction calls it
-// before it commits.
+// flush writes the figures, counters and due_subs keys this transaction changed. Every
+// write transaction that saves deliveries or changes figures calls it before it commits.
 func (t *txn) flush() error {
+	if err := t.flushCounters(); err != nil {
+		return err
+	}
+	if err := t.flushDueSubs(); err != nil {
+		return err
+	}
 	for k, c := range t.figCache {
 		if c.dirty {
 			raw, err := json.Marshal(c.f)
@@ -459,15 +500,32 @@ func (t *txn) delivery(id string) (*dlvRecord, error) {
 }
 
 func (t *txn) event(id string) (*store.Event, error) {
+	ev, err := t.eventShared(id)
+	if ev != nil && len(ev.Data) > 0 {
+		ev.Data = bytes.Clone(ev.Data) // the tx's memory is gone once it ends
+	}
+	return ev, err
+}
+
+// eventShared is event with its data in the transaction's memory: valid until the
+// transaction ends, and not to be changed.
+func (t *txn) eventShared(id string) (*store.Event, error) {
 	raw := t.events().Get([]byte(id))
 	if raw == nil {
 		return nil, nil
 	}
-	ev, err := decodeEvent(raw)
+	ev, err := decodeEventShared(raw, t.decEvents(), id)
 	if err != nil {
 		return nil, fmt.Errorf("storebolt: event %q: %w", id, err)
 	}
 	return &ev, nil
+}
+
+func (t *txn) decEvents() *decodeCache[*eventHeader] {
+	if t.dec == nil {
+		return nil
+	}
+	return &t.dec.events
 }
 
 // figuresOf reads the figures kept under key in b (zero figures when there are none). The

@@ -171,7 +171,7 @@ func (cl *claimer) lease(e qentry, sub *subRecord, run store.FailureRun) error {
 	}
 	ev, ok := cl.events[r.EventID]
 	if !ok {
-		if ev, err = t.event(r.EventID); err != nil {
+		if ev, err = t.eventShared(r.EventID); err != nil { // Data is cloned below
 			return err
 		}
 		if ev == nil {

@@ -176,7 +176,7 @@ func (t *txn) deleteSub(r *subRecord, now time.Time) error {
 		t.subsSeq().Delete(u64(r.Seq)),
 		t.wsSubs().Delete(cat(pfx(r.Workspace), u64(r.Seq))),
 		t.deleteSubRecord(r.ID),
-		t.counts().Delete(key),
+		t.forgetCounts(r.ID),
 		t.forgetFigures(t.figs(), key),
 	} {
 		if err != nil {
