@@ -43,6 +43,7 @@ type Dispatcher struct {
 	// cheap is the store when its claims cost no I/O (a store.CheapClaimer): a worker that
 	// finishes an attempt claims its next delivery itself. nil otherwise.
 	cheap     store.CheapClaimer
+	claimMu   sync.Mutex // one claim at a time, with its note for fairness (see claim)
 	loopDone  chan struct{}
 	attempts  sync.WaitGroup // attempt goroutines
 	closeOnce sync.Once
@@ -240,17 +241,13 @@ func (d *Dispatcher) schedule() {
 		quiet := false            // nothing in flight, nothing due now
 		wait := time.Duration(-1) // until woken
 		if free := d.cfg.workers - int(held); free > 0 {
-			now := time.Now()
-			claims, next, err := d.store.ClaimDue(ctx, store.ClaimRequest{
-				Now: now, Limit: free, LeaseUntil: now.Add(d.leaseFor()), Quota: d.quota,
-			})
+			claims, next, err := d.claim(ctx, nil, free)
 			if err != nil && ctx.Err() == nil {
 				d.cfg.logger.Error("webhook: claiming due deliveries", "err", err)
 				wait = storeRetry
 			}
 			for i := range claims {
 				c := &claims[i]
-				d.fair.claimed(c)
 				d.inflight.Add(1)
 				select {
 				case d.idle <- *c: // a goroutine that finished its attempt takes it
@@ -403,15 +400,37 @@ func (d *Dispatcher) claimNext(buf []store.Claim) []store.Claim {
 	if d.cheap == nil || d.loopCtx.Err() != nil {
 		return buf
 	}
-	now := time.Now()
-	claims, _, err := d.cheap.AppendDue(d.loopCtx, buf, store.ClaimRequest{
-		Now: now, Limit: 1, LeaseUntil: now.Add(d.leaseFor()), Quota: d.quota,
-	})
-	if err != nil || len(claims) == 0 {
+	claims, _, err := d.claim(d.loopCtx, buf, 1)
+	if err != nil {
 		return buf
 	}
-	d.fair.claimed(&claims[0])
 	return claims
+}
+
+// claim claims up to limit due deliveries, appended to dst when the store's claims are
+// cheap (dst may then hold claims already; pass nil otherwise), and takes note of each for
+// the fairness rules. claimMu makes a claim and its note one step: the quota the store
+// asks for reads a subscription's rate-limit tokens and breaker probe, which the note then
+// spends, so two claimers at once could otherwise both be granted the same token.
+func (d *Dispatcher) claim(ctx context.Context, dst []store.Claim, limit int) ([]store.Claim, time.Time, error) {
+	d.claimMu.Lock()
+	defer d.claimMu.Unlock()
+	now := time.Now()
+	req := store.ClaimRequest{Now: now, Limit: limit, LeaseUntil: now.Add(d.leaseFor()), Quota: d.quota}
+	var (
+		claims []store.Claim
+		next   time.Time
+		err    error
+	)
+	if d.cheap != nil && dst != nil {
+		claims, next, err = d.cheap.AppendDue(ctx, dst, req)
+	} else {
+		claims, next, err = d.store.ClaimDue(ctx, req)
+	}
+	for i := len(dst); i < len(claims); i++ {
+		d.fair.claimed(&claims[i])
+	}
+	return claims, next, err
 }
 
 // slowAfter is how long an attempt holds a worker slot before it moves to the slow lane.
@@ -630,7 +649,11 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 	if ins.Pending > 0 && ec.tx == nil {
 		d.signalDue() // a transaction's events are claimable only after its commit
 	}
-	return ins.Event, nil
+	ev := ins.Event
+	// Capped, so that an append by the caller copies instead of writing where the stamp
+	// is, which attempts read meanwhile.
+	ev.Data = ev.Data[:len(ev.Data):len(ev.Data)]
+	return ev, nil
 }
 
 // envelopeSize is the length of the JSON envelope of an event.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -488,4 +489,51 @@ func TestRedeliverRefusesTestDeliveries(t *testing.T) {
 		e.settle(time.Minute)
 		assert.Len(t, e.ep.requests(), 1, "only the test itself was sent")
 	})
+}
+
+// Workers claim their next deliveries themselves from the memory store, many at once: the
+// rate limit still holds, because a claim and the token it spends are one step. Busy
+// neighbours keep every worker finishing attempts and claiming at the same moments, and
+// slowClaims lets the others run between a claim and what follows it.
+func TestRateLimitHoldsWithConcurrentClaims(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHostRouter()
+		d, err := webhook.New(slowClaims{newMemory()}, webhook.WithHTTPClient(&http.Client{Transport: h}),
+			webhook.WithWorkers(32), webhook.WithMaxInFlight(32))
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, d.Close(context.Background())) })
+		for i := range 8 {
+			host := fmt.Sprintf("busy%d.example.com", i)
+			h.route(host, sleepy(100*time.Millisecond))
+			subscribeHost(t, d, host, nil)
+		}
+		subscribeHost(t, d, "limited.example.com", func(s *webhook.Subscription) { s.RateLimit = 1 })
+		start := time.Now()
+		for range 5 {
+			emitN(t, d, 20) // 160 busy deliveries and 20 limited ones a second
+			time.Sleep(time.Second)
+		}
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		got := h.times("limited.example.com")
+		require.Len(t, got, 100)
+		for i := 1; i < len(got); i++ {
+			// A burst of 1, then 1 a second: never two within a second.
+			assert.GreaterOrEqual(t, got[i].Sub(got[i-1]), time.Second-time.Millisecond,
+				"requests %d and %d, at %s and %s", i-1, i, got[i-1].Sub(start), got[i].Sub(start))
+		}
+	})
+}
+
+// slowClaims is the memory store that lets other goroutines run after each claim a worker
+// makes for itself (a sleep would not do: under synctest, time stands still while a
+// goroutine waits for a mutex).
+type slowClaims struct{ *store.Memory }
+
+func (s slowClaims) AppendDue(ctx context.Context, dst []store.Claim, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
+	claims, next, err := s.Memory.AppendDue(ctx, dst, req)
+	for range 10 {
+		runtime.Gosched()
+	}
+	return claims, next, err
 }
