@@ -66,7 +66,7 @@ type envelope struct {
 	Data json.RawMessage `json:"data"`
 }
 
-// encodeJSON returns the JSON body of e:
+// encodeEnvelope returns the JSON body of e:
 //
 //	{"id":"...","type":"order.created","timestamp":"<RFC 3339 UTC>","data":{...}}
 //
@@ -79,10 +79,9 @@ type envelope struct {
 //
 // It returns an error if e.Data is not valid JSON or e.Timestamp's year is outside
 // 0000-9999, which RFC 3339 cannot represent.
-func encodeJSON(e envelope) ([]byte, error) { return encodeEnvelope(e, false) }
-
-// encodeEnvelope is encodeJSON. With checked, e.Data is known to be compact, valid UTF-8
-// JSON already (Emit's, see stamp) and is copied without a look.
+//
+// With checked, e.Data is known to be compact, valid UTF-8 JSON already (Emit's, see
+// stamp) and is copied without a look.
 func encodeEnvelope(e envelope, checked bool) ([]byte, error) {
 	data := []byte(e.Data)
 	if len(data) == 0 {
