@@ -76,6 +76,9 @@ type Store struct {
 	dec    *decoders     // records decoded lately
 	stop   chan struct{} // closed by Close; nil without retention
 	done   chan struct{} // closed when the pruning goroutine has returned
+	// recorded, when set (by tests), runs after an attempt's record has committed and
+	// before its lease is cleared.
+	recorded func(deliveryID string)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -260,6 +263,7 @@ func (s *Store) Close() error {
 			s.closeErr = fmt.Errorf("storebolt: close: %w", err)
 			return
 		}
+		s.commit.running.Wait()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("storebolt: close: %w", err)
 		}

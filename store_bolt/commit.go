@@ -17,8 +17,9 @@ const maxBatch = 1000
 // committer is a group commit: the calls that arrive while a transaction commits share
 // the next one, so n concurrent writers cost far fewer than n fsyncs, and a lone writer
 // waits for no timer. After a commit it waits a moment for the callers it released to
-// come back (see gather), so that they share one commit rather than straddle two. bbolt's DB.Batch does the same with a timer (MaxBatchDelay) that
-// every batch waits out, which a lone writer pays on every call.
+// come back (see gather), so that they share one commit rather than straddle two.
+// bbolt's DB.Batch does the same with a timer (MaxBatchDelay) that every batch waits out,
+// which a lone writer pays on every call.
 //
 // Like DB.Batch, a function may run more than once: when another function of its
 // transaction fails, the transaction is rolled back and run again without the failing
@@ -31,6 +32,9 @@ type committer struct {
 	mu    sync.Mutex
 	queue []call
 	busy  bool // a goroutine is running transactions
+	// running counts that goroutine, for Close to wait for (it may be waiting in gather
+	// after its last commit).
+	running sync.WaitGroup
 	// want and arrived: while gather waits, do signals arrived once want calls are queued.
 	want    int
 	arrived chan struct{}
@@ -94,7 +98,7 @@ func (c *committer) enqueue(cl call) {
 	c.queue = append(c.queue, cl)
 	if !c.busy {
 		c.busy = true
-		go c.run()
+		c.running.Go(c.run)
 	}
 	if c.want > 0 && len(c.queue) >= c.want {
 		c.want = 0

@@ -87,6 +87,14 @@ func (lt *leaseTable) drop(id string) {
 	}
 }
 
+// dropIf removes a delivery's lease if it is still l: a lease that another claim has
+// taken since (after a Redeliver, say) is not the caller's to drop. Callers hold mu.
+func (lt *leaseTable) dropIf(id string, l *lease) {
+	if l != nil && lt.byID[id] == l {
+		lt.drop(id)
+	}
+}
+
 // inFlight is the number of a subscription's deliveries leased until after now. Callers
 // hold mu.
 func (lt *leaseTable) inFlight(sub string, now time.Time) int {

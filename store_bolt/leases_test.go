@@ -205,3 +205,25 @@ func TestConcurrentClaimsNeverShareALease(t *testing.T) {
 		assert.LessOrEqual(t, len(d.Attempts), 3)
 	}
 }
+
+// TestRecordKeepsANewerLease: between an attempt's commit and the clearing of its lease,
+// a Redeliver can make the delivery due again and a claim lease it anew; the record then
+// clears only its own lease, so the delivery is not handed out a second time while the
+// new attempt is in flight.
+func TestRecordKeepsANewerLease(t *testing.T) {
+	s, ids := leaseFixture(t, filepath.Join(t.TempDir(), "webhooks.db"), 1)
+	ctx := context.Background()
+	req := store.ClaimRequest{Now: leaseT0, Limit: 10, LeaseUntil: leaseT0.Add(time.Minute)}
+	require.Equal(t, ids, claimIDs(t, s, req))
+	s.recorded = func(id string) {
+		s.recorded = nil
+		_, err := s.Redeliver(ctx, id, leaseT0)
+		require.NoError(t, err)
+		require.Equal(t, ids, claimIDs(t, s, req), "due again after Redeliver, and claimed")
+	}
+	_, err := s.RecordAttempt(ctx, store.AttemptRecord{DeliveryID: ids[0], State: store.DeliverySucceeded,
+		Attempt: store.Attempt{Number: 1, SentAt: leaseT0, Outcome: store.OutcomeSucceeded, StatusCode: 200}})
+	require.NoError(t, err)
+	assert.Empty(t, claimIDs(t, s, req), "leased by the second claim until its attempt is recorded")
+	assert.Equal(t, leaseT0.Add(time.Minute), s.leases.leasedUntil(ids[0]))
+}

@@ -244,7 +244,7 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 }
 
 // RecordAttempt implements store.Store. Concurrent calls share a transaction and its
-// commit; the delivery's lease is cleared once it has committed. A record with an action
+// commit; the lease the delivery was claimed under is cleared once it has committed. A record with an action
 // (deactivate, delete) changes what other deliveries' leases mean, and commits alone
 // (see exclusive).
 func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (store.Delivery, error) {
@@ -291,8 +291,13 @@ func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (sto
 	var err error
 	if rec.Action == store.ActionNone {
 		if err = s.batch(ctx, record); err == nil {
+			if s.recorded != nil {
+				s.recorded(id)
+			}
+			// Only the lease this attempt was made under: once the record has committed,
+			// a Redeliver may have made the delivery due again and a claim leased it anew.
 			s.leases.mu.Lock()
-			s.leases.drop(id)
+			s.leases.dropIf(id, l)
 			s.leases.mu.Unlock()
 		}
 	} else {
