@@ -1,11 +1,17 @@
 package storebolt
 
 import (
+	"context"
+	"fmt"
+	"path/filepath"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shophooks/webhook/store"
 )
 
 // TestGather: after a commit of n calls the committer waits for the callers it released,
@@ -40,4 +46,22 @@ func TestGather(t *testing.T) {
 		c.enqueue(call{}) // a late caller after the wait: nothing is signalled, nothing blocks
 		assert.Len(t, c.queue, 4)
 	})
+}
+
+// TestCloseWaitsForTheCommitter: after its last commit the committer may still wait for
+// callers to come back (gather); Close returns only once it has ended.
+func TestCloseWaitsForTheCommitter(t *testing.T) {
+	for i := range 20 {
+		s, err := Open(filepath.Join(t.TempDir(), "webhooks.db"))
+		require.NoError(t, err)
+		ctx := context.Background()
+		require.NoError(t, s.CreateSubscription(ctx, reviewSub("sub_1", "order.created")))
+		_, err = s.InsertEvent(ctx, store.Event{ID: fmt.Sprintf("evt_%d", i), Type: "order.created", OccurredAt: time.Now(), Data: []byte(`{}`)}, time.Now())
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+		s.commit.mu.Lock()
+		busy := s.commit.busy
+		s.commit.mu.Unlock()
+		require.False(t, busy, "the committer still runs after Close (round %d)", i)
+	}
 }
