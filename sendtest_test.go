@@ -23,10 +23,14 @@ func TestTestReport(t *testing.T) {
 			var body struct{ Type string }
 			switch r.Method {
 			case http.MethodPost:
-				e.ep.mu.Lock()
-				raw := e.ep.got[len(e.ep.got)-1].Body
-				e.ep.mu.Unlock()
-				_ = json.Unmarshal(raw, &body)
+				// This request's body, as the endpoint recorded it: the tests run at once,
+				// so the last one recorded may be another's.
+				id := r.Header.Get(webhook.HeaderWebhookID)
+				for _, got := range e.ep.requests() {
+					if got.Header.Get(webhook.HeaderWebhookID) == id {
+						_ = json.Unmarshal(got.Body, &body)
+					}
+				}
 			}
 			switch body.Type {
 			case eventtypes.OrderCreated:
