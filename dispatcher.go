@@ -658,9 +658,25 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 
 // envelopeSize is the length of the JSON envelope of an event.
 func envelopeSize(id, eventType string, t time.Time, data []byte) int {
-	var b [64]byte
-	n := len(`{"id":,"type":,"timestamp":"","data":}`) + len(t.UTC().AppendFormat(b[:0], time.RFC3339Nano))
+	n := len(`{"id":,"type":,"timestamp":"","data":}`) + rfc3339NanoLen(t.UTC())
 	return n + jsonStringLen(id) + jsonStringLen(eventType) + len(data)
+}
+
+// rfc3339NanoLen is len(t.AppendFormat(nil, time.RFC3339Nano)) for t in UTC, counted
+// rather than written.
+func rfc3339NanoLen(t time.Time) int {
+	if y := t.Year(); y < 0 || y > 9999 {
+		var b [64]byte
+		return len(t.AppendFormat(b[:0], time.RFC3339Nano))
+	}
+	n := len("2006-01-02T15:04:05Z")
+	if ns := t.Nanosecond(); ns != 0 {
+		n += len(".999999999")
+		for ; ns%10 == 0; ns /= 10 {
+			n-- // trailing zeros are left out
+		}
+	}
+	return n
 }
 
 // marshalData turns Emit's data into compact, valid UTF-8 JSON, and refuses what is not

@@ -192,11 +192,12 @@ func (f *fairness) later(t time.Time) {
 // now, given inFlight of them in flight.
 func (f *fairness) quota(sub *store.Subscription, inFlight int) int {
 	limit := cmp.Or(sub.MaxInFlight, f.maxFlight)
-	now := time.Now()
+	var now time.Time // read only for an open breaker or a rate limit: a claim is frequent
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.subs[sub.ID]
 	if st != nil && f.open(st) {
+		now = time.Now()
 		if now.Before(st.probeAt) {
 			f.later(st.probeAt)
 			return 0
@@ -205,6 +206,9 @@ func (f *fairness) quota(sub *store.Subscription, inFlight int) int {
 	}
 	q := limit - inFlight
 	if sub.RateLimit > 0 && q > 0 {
+		if now.IsZero() {
+			now = time.Now()
+		}
 		st = f.state(sub.ID)
 		f.refill(st, sub.RateLimit, now)
 		if st.tokens < 1 {

@@ -440,8 +440,12 @@ const jsonHex = "0123456789abcdef"
 // escaped, invalid UTF-8 becomes \ufffd, and U+2028 and U+2029 are escaped for JavaScript.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
+	i := jsonPlainPrefix(s)
+	if i == len(s) {
+		return append(append(b, s...), '"') // IDs and type names: nothing to escape
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		if c := s[i]; c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
 				i++
@@ -487,10 +491,32 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// jsonPlainPrefix is the length of the start of s that a JSON string holds as it is: ASCII
+// from the space up but the quote and the backslash. It looks at eight bytes at a time.
+func jsonPlainPrefix(s string) int {
+	const highs = 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		if x&highs != 0 || hasStringSpecial(x) {
+			break // non-ASCII or special ahead: byte by byte from here
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			break
+		}
+	}
+	return i
+}
+
 // jsonStringLen is len(appendJSONString(nil, s)), without writing it.
 func jsonStringLen(s string) int {
-	n := 2 // the quotes
-	for i := 0; i < len(s); {
+	i := jsonPlainPrefix(s)
+	n := 2 + i // the quotes and the bytes written as they are
+	for i < len(s) {
 		if c := s[i]; c < utf8.RuneSelf {
 			switch {
 			case c >= 0x20 && c != '"' && c != '\\':

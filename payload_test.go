@@ -113,11 +113,25 @@ func TestEncodeJSONExact(t *testing.T) {
 		`"data":{"id":"12345","note":"<a & b>","n":1.50}}`, string(got))
 }
 
+func TestRFC3339NanoLen(t *testing.T) {
+	for _, year := range []int{-1, 0, 1, 999, 1970, 2026, 9999, 10000, 12345} {
+		for _, ns := range []int{0, 1, 10, 120, 1_000, 123_456, 500_000_000, 123_456_789, 999_999_999} {
+			tm := time.Date(year, time.December, 31, 23, 59, 59, ns, time.UTC)
+			assert.Equal(t, len(tm.Format(time.RFC3339Nano)), rfc3339NanoLen(tm), "%v", tm)
+		}
+	}
+}
+
 func TestEncodeJSONStrings(t *testing.T) {
 	inputs := []string{"", "plain", "\u2028\u2029", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\xc3", "😀\x00😀"}
 	for c := 0; c < 256; c++ {
 		inputs = append(inputs, string([]byte{byte(c)}), "x"+string([]byte{byte(c)})+"y")
+		// Past the first eight bytes, which are looked at together, at every offset.
+		for n := 5; n <= 17; n++ {
+			inputs = append(inputs, strings.Repeat("x", n)+string([]byte{byte(c)})+"yz")
+		}
 	}
+	inputs = append(inputs, "evt_01JNP6Z3V8W2K4Q9R7T5Y1X0AB", "order.created", strings.Repeat("~\x7f ", 9))
 	for _, s := range inputs {
 		assert.Equal(t, len(appendJSONString(nil, s)), jsonStringLen(s), "%q", s)
 		got := appendJSONString([]byte("prefix"), s)

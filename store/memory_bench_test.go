@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,6 +96,55 @@ func BenchmarkDeliveryCycle(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkBacklog is the memory store's part of examples/bench's throughput run: b.N
+// events with 1 KB of data each, inserted at once to one subscription, then delivered
+// oldest first with 32 in flight, as the workers do it: a claim of one, and the record of
+// the oldest in flight. The store keeps every delivery, so the work runs over a store as
+// large as the run, with deliveries long out of the cache.
+func BenchmarkBacklog(b *testing.B) {
+	const inFlight = 32
+	ctx := context.Background()
+	m := store.NewMemory()
+	must(b, m.CreateSubscription(ctx, benchSub("sub_1", "", "order.created")))
+	data := []byte(`{"note":"` + strings.Repeat("x", 1000) + `"}`)
+	quota := func(_ *store.Subscription, n int) int { return inFlight - n }
+	var leased [inFlight]string // the deliveries in flight, a ring: the bench's own queue costs nothing
+	oldest, n := 0, 0
+	record := func(now time.Time) {
+		_, err := m.RecordAttempt(ctx, store.AttemptRecord{DeliveryID: leased[oldest], State: store.DeliverySucceeded,
+			Attempt: store.Attempt{Number: 1, SentAt: now, Duration: time.Millisecond, StatusCode: 200, Outcome: store.OutcomeSucceeded}})
+		must(b, err)
+		oldest, n = (oldest+1)%inFlight, n-1
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer cpuPerOp(b)()
+	now := benchT0
+	for range b.N {
+		now = now.Add(time.Microsecond)
+		ev := store.Event{ID: store.NewID("evt"), Type: "order.created", OccurredAt: now, Data: data}
+		_, err := m.InsertEvent(ctx, ev, now)
+		must(b, err)
+	}
+	var claims []store.Claim
+	for range b.N {
+		now = now.Add(time.Microsecond)
+		if n == inFlight {
+			record(now)
+		}
+		var err error
+		claims, _, err = m.AppendDue(ctx, claims[:0], store.ClaimRequest{Now: now, Limit: 1, LeaseUntil: now.Add(time.Minute), Quota: quota})
+		if err != nil || len(claims) != 1 {
+			b.Fatalf("claim: %v, %d claims", err, len(claims))
+		}
+		leased[(oldest+n)%inFlight] = claims[0].Delivery.ID
+		n++
+	}
+	for n > 0 {
+		record(now)
 	}
 }
 
