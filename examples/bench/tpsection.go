@@ -97,26 +97,27 @@ func throughputSection(rcv *receiver, cfg tpConfig) {
 					}
 					return median(v)
 				}
-				q := func(a, b string) float64 {
-					return med(func(g map[string]rate) float64 { return g[a].perSec / g[b].perSec })
+				// Each side's figures are the medians over the runs; a ratio is the
+				// median of the runs' ratios (the sides of a run ran one after the other).
+				side := func(name string) rate {
+					return rate{
+						perSec: med(func(g map[string]rate) float64 { return g[name].perSec }),
+						cpu:    time.Duration(med(func(g map[string]rate) float64 { return float64(g[name].cpu) })),
+						gc:     time.Duration(med(func(g map[string]rate) float64 { return float64(g[name].gc) })),
+						allocs: med(func(g map[string]rate) float64 { return g[name].allocs }),
+						bytes:  med(func(g map[string]rate) float64 { return g[name].bytes }),
+					}
 				}
-				us := func(side string, gc bool) string {
-					return fmt.Sprintf("%.1f µs", med(func(g map[string]rate) float64 {
-						if gc {
-							return micros(g[side].gc)
-						}
-						return micros(g[side].cpu)
-					}))
+				d, raw, plain := side("dispatcher"), side("raw"), side("plain")
+				q := func(a, b string, ra, rb rate) string {
+					if ra.perSec == 0 || rb.perSec == 0 {
+						return "-"
+					}
+					return fmt.Sprintf("%.2f", med(func(g map[string]rate) float64 { return g[a].perSec / g[b].perSec }))
 				}
-				fmt.Fprintf(t, "%s\t%d\tmedian\t%.0f/s\t%.0f/s\t%.0f/s\t%.2f\t%.2f\t%s (%s)\t%s (%s)\t%s (%s)\t%.1f\t%.0f\t%.1f\t\t\n", kind, subs,
-					med(func(g map[string]rate) float64 { return g["dispatcher"].perSec }),
-					med(func(g map[string]rate) float64 { return g["raw"].perSec }),
-					med(func(g map[string]rate) float64 { return g["plain"].perSec }),
-					q("dispatcher", "raw"), q("dispatcher", "plain"),
-					us("dispatcher", false), us("dispatcher", true), us("raw", false), us("raw", true), us("plain", false), us("plain", true),
-					med(func(g map[string]rate) float64 { return g["dispatcher"].allocs }),
-					med(func(g map[string]rate) float64 { return g["dispatcher"].bytes }),
-					med(func(g map[string]rate) float64 { return g["plain"].allocs }))
+				fmt.Fprintf(t, "%s\t%d\tmedian\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\n", kind, subs,
+					perSec(d), perSec(raw), perSec(plain), q("dispatcher", "raw", d, raw), q("dispatcher", "plain", d, plain),
+					cpuGC(d), cpuGC(raw), cpuGC(plain), count(d.allocs, d), count(d.bytes, d), count(plain.allocs, plain))
 			}
 		}
 	}
