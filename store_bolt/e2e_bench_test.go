@@ -21,8 +21,9 @@ import (
 // endpoint is an httptest server on loopback, and waits until every one is delivered:
 // Emit, the store, the scheduler, signing, HTTP and the record, for the memory store and
 // for storebolt (every commit fsynced, and without fsync: what the disk costs) in the same
-// run. It reports deliveries/s, and for storebolt the commits per delivery and the pages
-// each commit wrote.
+// run. It reports deliveries/s, and for storebolt the commits per delivery, the pages
+// each commit wrote, and the time each commit spent turning its changes into pages
+// (spill) and writing and syncing them (write: both fdatasyncs included).
 func BenchmarkEndToEnd16(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -42,10 +43,14 @@ func BenchmarkEndToEnd16(b *testing.B) {
 			}
 			before := commits(st)
 			pages := pagesWritten(st)
+			spill0, write0 := txTimes(st)
 			endToEnd(b, st, srv.URL+"/hooks", 16)
 			if n := commits(st) - before; n > 0 {
 				b.ReportMetric(float64(n)/float64(b.N), "commits/delivery")
 				b.ReportMetric(float64(pagesWritten(st)-pages)/float64(n), "pages/commit")
+				spill, write := txTimes(st)
+				b.ReportMetric(float64((spill-spill0).Microseconds())/float64(n), "spill-µs/commit")
+				b.ReportMetric(float64((write-write0).Microseconds())/float64(n), "write-µs/commit")
 			}
 		})
 	}
@@ -110,4 +115,11 @@ func pagesWritten(st store.Store) int64 {
 		return storebolt.PagesWritten(s)
 	}
 	return 0
+}
+
+func txTimes(st store.Store) (spill, write time.Duration) {
+	if s, ok := st.(*storebolt.Store); ok {
+		return storebolt.TxTimes(s)
+	}
+	return 0, 0
 }

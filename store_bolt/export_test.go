@@ -1,5 +1,7 @@
 package storebolt
 
+import "time"
+
 // Commits returns the number of write transactions s has committed: a benchmark's
 // measure of how well commits are shared.
 func Commits(s *Store) int64 { return s.commit.commits.Load() }
@@ -9,4 +11,11 @@ func Commits(s *Store) int64 { return s.commit.commits.Load() }
 func PagesWritten(s *Store) int64 {
 	st := s.db.Stats()
 	return st.TxStats.GetWrite()
+}
+
+// TxTimes returns how long s's write transactions have spent, in all, turning their
+// changes into pages (spill) and writing and syncing those (write).
+func TxTimes(s *Store) (spill, write time.Duration) {
+	st := s.db.Stats().TxStats
+	return st.GetSpillTime(), st.GetWriteTime()
 }

@@ -193,3 +193,59 @@ func runBoltIdle(rcv *receiver, dir string, future int, idle time.Duration, work
 	err = measureIdle(&res.idleFigures, rcv, st, idle, workers)
 	return res, err
 }
+
+// boltAlone measures what bbolt itself does with the writes of an Emit and nothing else:
+// emitters goroutines each store events times in all the order's JSON under a new event
+// ID, through DB.Batch with MaxBatchSize set to the number of goroutines (so that a commit
+// starts as soon as every goroutine has its next write queued) and MaxBatchDelay 1 ms,
+// every commit fsynced, in a new file with storebolt's free-list settings. With indexes
+// > 0 each event also puts its ID as a key in that many other buckets, as indexes do.
+// It returns events/s: an upper bound on an Emit that stores the event durably in bbolt
+// before it returns, with these goroutines on this disk.
+func boltAlone(dir string, events, emitters, indexes int) (float64, error) {
+	tmp, err := os.MkdirTemp(dir, "bench-bbolt-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(tmp)
+	db, err := bolt.Open(filepath.Join(tmp, "alone.db"), 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.MaxBatchSize, db.MaxBatchDelay = emitters, time.Millisecond
+	buckets := make([][]byte, indexes+1)
+	for i := range buckets {
+		buckets[i] = fmt.Appendf(nil, "b%d", i)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	return concurrently(events, emitters, func(int64) error {
+		data, err := json.Marshal(order)
+		if err != nil {
+			return err
+		}
+		id := []byte(store.NewID("evt"))
+		return db.Batch(func(tx *bolt.Tx) error {
+			if err := tx.Bucket(buckets[0]).Put(id, data); err != nil {
+				return err
+			}
+			for _, b := range buckets[1:] {
+				if err := tx.Bucket(b).Put(id, empty); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+}
+
+var empty = []byte{}

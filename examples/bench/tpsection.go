@@ -43,6 +43,7 @@ func throughputSection(rcv *receiver, cfg tpConfig) {
 		cfg.workers, cfg.maxInFlight, cfg.workers, cfg.emitters, window, payloadSize()))
 	fmt.Fprintf(t, "store\tsubs\trequests\tdispatcher\traw\tplain\tdisp/raw\tdisp/plain\tCPU/req disp (GC)\tCPU/req raw (GC)\tCPU/req plain (GC)\tallocs/req disp\tB/req disp\tallocs/req plain\tfailed\t\n")
 	var failures []string
+	var boltRates []float64 // the dispatcher on storebolt, 1 subscription, each run
 	for _, kind := range cfg.stores {
 		for i, subs := range []int{1, 10} {
 			events := cfg.events[kind][i]
@@ -79,6 +80,9 @@ func throughputSection(rcv *receiver, cfg tpConfig) {
 					}
 				}
 				all = append(all, got)
+				if kind == "bolt" && subs == 1 && got["dispatcher"].perSec > 0 {
+					boltRates = append(boltRates, got["dispatcher"].perSec)
+				}
 				d, raw, plain := got["dispatcher"], got["raw"], got["plain"]
 				fmt.Fprintf(t, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d/%d\t\n", kind, subs, n,
 					perSec(d), perSec(raw), perSec(plain), ratio(d, raw), ratio(d, plain),
@@ -91,32 +95,29 @@ func throughputSection(rcv *receiver, cfg tpConfig) {
 					for _, g := range all {
 						v = append(v, f(g))
 					}
-					slices.Sort(v)
-					if n := len(v); n%2 == 0 {
-						return (v[n/2-1] + v[n/2]) / 2
+					return median(v)
+				}
+				// Each side's figures are the medians over the runs; a ratio is the
+				// median of the runs' ratios (the sides of a run ran one after the other).
+				side := func(name string) rate {
+					return rate{
+						perSec: med(func(g map[string]rate) float64 { return g[name].perSec }),
+						cpu:    time.Duration(med(func(g map[string]rate) float64 { return float64(g[name].cpu) })),
+						gc:     time.Duration(med(func(g map[string]rate) float64 { return float64(g[name].gc) })),
+						allocs: med(func(g map[string]rate) float64 { return g[name].allocs }),
+						bytes:  med(func(g map[string]rate) float64 { return g[name].bytes }),
 					}
-					return v[len(v)/2]
 				}
-				q := func(a, b string) float64 {
-					return med(func(g map[string]rate) float64 { return g[a].perSec / g[b].perSec })
+				d, raw, plain := side("dispatcher"), side("raw"), side("plain")
+				q := func(a, b string, ra, rb rate) string {
+					if ra.perSec == 0 || rb.perSec == 0 {
+						return "-"
+					}
+					return fmt.Sprintf("%.2f", med(func(g map[string]rate) float64 { return g[a].perSec / g[b].perSec }))
 				}
-				us := func(side string, gc bool) string {
-					return fmt.Sprintf("%.1f µs", med(func(g map[string]rate) float64 {
-						if gc {
-							return micros(g[side].gc)
-						}
-						return micros(g[side].cpu)
-					}))
-				}
-				fmt.Fprintf(t, "%s\t%d\tmedian\t%.0f/s\t%.0f/s\t%.0f/s\t%.2f\t%.2f\t%s (%s)\t%s (%s)\t%s (%s)\t%.1f\t%.0f\t%.1f\t\t\n", kind, subs,
-					med(func(g map[string]rate) float64 { return g["dispatcher"].perSec }),
-					med(func(g map[string]rate) float64 { return g["raw"].perSec }),
-					med(func(g map[string]rate) float64 { return g["plain"].perSec }),
-					q("dispatcher", "raw"), q("dispatcher", "plain"),
-					us("dispatcher", false), us("dispatcher", true), us("raw", false), us("raw", true), us("plain", false), us("plain", true),
-					med(func(g map[string]rate) float64 { return g["dispatcher"].allocs }),
-					med(func(g map[string]rate) float64 { return g["dispatcher"].bytes }),
-					med(func(g map[string]rate) float64 { return g["plain"].allocs }))
+				fmt.Fprintf(t, "%s\t%d\tmedian\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\n", kind, subs,
+					perSec(d), perSec(raw), perSec(plain), q("dispatcher", "raw", d, raw), q("dispatcher", "plain", d, plain),
+					cpuGC(d), cpuGC(raw), cpuGC(plain), count(d.allocs, d), count(d.bytes, d), count(plain.allocs, plain))
 			}
 		}
 	}
@@ -125,6 +126,53 @@ func throughputSection(rcv *receiver, cfg tpConfig) {
 		fmt.Println("first failure:", f)
 	}
 	fmt.Println()
+	if len(boltRates) > 0 {
+		boltAloneTable(cfg, boltRates)
+	}
+}
+
+// boltAloneTable measures bbolt alone (see boltAlone) with the events and emitters of the
+// storebolt runs, bare and with 12 index keys, cfg.runs times each, and prints the rates
+// with the dispatcher's on storebolt (1 subscription) against them.
+func boltAloneTable(cfg tpConfig, dispatcher []float64) {
+	events := cfg.events["bolt"][0]
+	t := table(fmt.Sprintf("bbolt alone: %d goroutines each storing the order's JSON under a new ID with DB.Batch (as many per commit as goroutines, every commit fsynced), %d events",
+		cfg.emitters, events))
+	fmt.Fprintf(t, "writes per event\tevents/s (runs)\tmedian\tstorebolt delivering, 1 sub / this\t\n")
+	for _, indexes := range []int{0, 12} {
+		var rates []float64
+		for run := range cfg.runs {
+			runtime.GC()
+			r, err := boltAlone(cfg.dir, events, cfg.emitters, indexes)
+			if err != nil {
+				fatal(fmt.Errorf("bbolt alone: %w", err))
+			}
+			rates = append(rates, r)
+			if cfg.tsv != nil {
+				fmt.Fprintf(cfg.tsv, "%s\tbbolt\t%d\t%d\talone\t%d\t%.0f\t0\t0\t0\t0\t0\n", cfg.label, indexes, run+1, events, r)
+			}
+		}
+		what := "the event"
+		if indexes > 0 {
+			what = fmt.Sprintf("the event and %d index keys", indexes)
+		}
+		runs := make([]string, len(rates))
+		for i, r := range rates {
+			runs[i] = fmt.Sprintf("%.0f", r)
+		}
+		fmt.Fprintf(t, "%s\t%s\t%.0f/s\t%.2f\t\n", what, strings.Join(runs, ", "), median(rates), median(dispatcher)/median(rates))
+	}
+	t.Flush()
+	fmt.Println()
+}
+
+// median returns the median of v, which it sorts.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
 }
 
 // parseList splits a comma-separated flag value and checks every item against allowed.
