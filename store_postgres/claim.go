@@ -165,9 +165,14 @@ type want struct {
 
 // ClaimDue implements store.Store. Its transaction is committed without waiting for the
 // disk: a claim lost to a crash of the database server only means the delivery is sent
-// again.
+// again. After a claim that came back empty because other claims (another instance's)
+// held every subscription with deliveries due, the Store's next claim begins 10 ms later
+// (heldBackoff).
 func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
 	if err := store.CheckLease(req.Now, req.LeaseUntil); err != nil {
+		return nil, time.Time{}, err
+	}
+	if err := s.waitHeld(ctx); err != nil {
 		return nil, time.Time{}, err
 	}
 	for try := 0; ; try++ {
@@ -179,7 +184,43 @@ func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.C
 		if err != nil {
 			return nil, time.Time{}, wrap(err)
 		}
+		if len(c.out) == 0 && c.held {
+			s.heldAt.Store(time.Now().UnixNano())
+		} else {
+			s.heldAt.Store(0)
+		}
 		return c.out, c.next, nil
+	}
+}
+
+// heldBackoff is how long after a claim that came back empty because other claims held
+// every due queue head the Store's next claim begins. With one busy subscription, only
+// one instance at a time can claim its deliveries (its head's lock keeps its quota across
+// instances); the others' claims come back empty, each a transaction of PostgreSQL work,
+// as soon as a worker of theirs finishes or an emit notifies them, two thirds of all
+// claims with three instances. Waiting about as long as the dispatcher waits for a store
+// that lags (minWait) lets the holder's claim end and leaves the subscription to it in the
+// meantime; subscriptions that nobody holds are claimed at once.
+const heldBackoff = 10 * time.Millisecond
+
+// waitHeld waits until heldBackoff has passed since the last claim that found every due
+// head held, if that claim was the Store's last.
+func (s *Store) waitHeld(ctx context.Context) error {
+	at := s.heldAt.Load()
+	if at == 0 {
+		return nil
+	}
+	d := time.Until(time.Unix(0, at).Add(heldBackoff))
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -200,6 +241,7 @@ type claimer struct {
 	afterSub   string
 	remaining  int
 	later      []laterHead // the first page of qLaterHeads
+	held       bool        // a head it did not lock had deliveries due: another claim held it
 }
 
 // laterHead is a row of qLaterHeads.
@@ -607,6 +649,9 @@ func (c *claimer) laterDue(ctx context.Context) error {
 			}
 			if h.actual == nil || c.quota(h.head) <= 0 {
 				continue // an early head with nothing pending, or refused
+			}
+			if !h.actual.After(c.req.Now) {
+				c.held = true
 			}
 			if best.IsZero() || h.actual.Before(best) {
 				best = h.actual.UTC()

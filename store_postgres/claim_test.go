@@ -76,3 +76,78 @@ func TestQuotaAcrossInstances(t *testing.T) {
 	}
 	assert.Equal(t, 40, total, "every delivery claimed once")
 }
+
+// TestClaimBacksOffWhenHeld: an instance whose claim finds the only due subscription held
+// by another instance's claim comes back empty, with the due time as next, and begins its
+// next claim only heldBackoff later (so that it does not spend a transaction on every
+// wake-up while the other holds it); a claim that finds nothing due, or gets something,
+// does not make the next one wait.
+func TestClaimBacksOffWhenHeld(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	ctx := context.Background()
+	var sts []*storepg.Store
+	for range 2 {
+		st, err := storepg.Open(ctx, newPool(t, 4), storepg.WithSchema(schema))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = st.Close() })
+		sts = append(sts, st)
+	}
+	a, b := sts[0], sts[1]
+	require.NoError(t, a.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}}))
+	claim := func(st *storepg.Store) ([]store.Claim, time.Time) {
+		now := time.Now()
+		cs, next, err := st.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: 10, LeaseUntil: now.Add(time.Hour)})
+		require.NoError(t, err)
+		return cs, next
+	}
+
+	cs, next := claim(b)
+	assert.Empty(t, cs)
+	assert.True(t, next.IsZero())
+	assert.True(t, storepg.HeldAt(b).IsZero(), "nothing due: nothing held")
+
+	now := time.Now()
+	for i := range 2 {
+		_, err := a.InsertEvent(ctx, store.Event{ID: fmt.Sprintf("evt_%d", i), Type: eventtypes.OrderCreated, OccurredAt: now, Data: []byte(`{}`)}, now)
+		require.NoError(t, err)
+	}
+	_, ok, err := b.NextDue(ctx) // folds the hints: the head is due, as with a backlog
+	require.NoError(t, err)
+	require.True(t, ok)
+	// a claims one delivery; its transaction, holding the head, is kept open by a quota
+	// that waits until b has claimed.
+	bDone, aHolds := make(chan struct{}), make(chan struct{})
+	var aClaims []store.Claim
+	go func() {
+		defer close(aHolds)
+		now := time.Now()
+		cs, _, err := a.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: 1, LeaseUntil: now.Add(time.Hour),
+			Quota: func(*store.Subscription, int) int {
+				select {
+				case aHolds <- struct{}{}:
+					<-bDone
+				default:
+				}
+				return 1
+			}})
+		assert.NoError(t, err)
+		aClaims = cs
+	}()
+	<-aHolds
+	cs, next = claim(b)
+	close(bDone)
+	<-aHolds
+	assert.Empty(t, cs, "the head is held")
+	assert.False(t, next.IsZero())
+	assert.False(t, next.After(time.Now()), "next: a delivery is due")
+	held := storepg.HeldAt(b)
+	require.False(t, held.IsZero(), "b's claim found the head held")
+	require.Len(t, aClaims, 1)
+
+	cs, _ = claim(b)
+	assert.False(t, time.Now().Before(held.Add(storepg.HeldBackoff)), "b's next claim waited")
+	require.Len(t, cs, 1, "the other delivery")
+	assert.NotEqual(t, aClaims[0].Delivery.ID, cs[0].Delivery.ID)
+	assert.True(t, storepg.HeldAt(b).IsZero(), "b got a delivery: its next claim does not wait")
+}

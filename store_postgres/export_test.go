@@ -2,6 +2,7 @@ package storepg
 
 import (
 	"context"
+	"time"
 
 	"github.com/shophooks/webhook/store"
 )
@@ -18,4 +19,15 @@ func RecordTogether(ctx context.Context, s *Store, recs []store.AttemptRecord) (
 		ds[i], errs[i] = r.d, r.err
 	}
 	return ds, errs, nil
+}
+
+// HeldBackoff is heldBackoff.
+const HeldBackoff = heldBackoff
+
+// HeldAt is when s's last claim found every due head held by other claims, or zero.
+func HeldAt(s *Store) time.Time {
+	if at := s.heldAt.Load(); at != 0 {
+		return time.Unix(0, at)
+	}
+	return time.Time{}
 }

@@ -48,6 +48,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -105,6 +106,10 @@ type Store struct {
 	notifyMu    sync.Mutex  // guards notifyTimer
 	notifyTimer *time.Timer // a notification to send, once it fires
 	closeOnce   sync.Once
+
+	// heldAt is when the last claim came back empty because other claims held every due
+	// queue head (UnixNano), or 0 (see heldBackoff).
+	heldAt atomic.Int64
 }
 
 var (
