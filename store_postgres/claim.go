@@ -165,16 +165,19 @@ type want struct {
 
 // ClaimDue implements store.Store. Its transaction is committed without waiting for the
 // disk: a claim lost to a crash of the database server only means the delivery is sent
-// again. After a claim that came back empty because other claims (another instance's)
-// held every subscription with deliveries due, the Store's next claim begins 10 ms later
-// (heldBackoff).
+// again. After a claim that came back empty because other claims (another instance's,
+// mostly) held every subscription with deliveries due, the Store's next claim begins up
+// to 10 ms later (heldBackoff), as of req.Now plus the time it waited.
 func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
 	if err := store.CheckLease(req.Now, req.LeaseUntil); err != nil {
 		return nil, time.Time{}, err
 	}
-	if err := s.waitHeld(ctx); err != nil {
+	waited, err := s.waitHeld(ctx)
+	if err != nil {
 		return nil, time.Time{}, err
 	}
+	// The claim is made after the wait: as of then, with a lease as long as asked.
+	req.Now, req.LeaseUntil = req.Now.Add(waited), req.LeaseUntil.Add(waited)
 	for try := 0; ; try++ {
 		c := &claimer{s: s, req: req, remaining: req.Limit}
 		err := c.run(ctx)
@@ -200,27 +203,31 @@ func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.C
 // as soon as a worker of theirs finishes or an emit notifies them, two thirds of all
 // claims with three instances. Waiting about as long as the dispatcher waits for a store
 // that lags (minWait) lets the holder's claim end and leaves the subscription to it in the
-// meantime; subscriptions that nobody holds are claimed at once.
+// meantime. The price is latency, bounded by heldBackoff: a delivery of any subscription
+// that becomes due during the wait is claimed by this Store only after it (another
+// instance may claim it sooner). Heads locked by this Store's own other transactions (the
+// fold of NextDue, another dispatcher's claim on the same Store) count as held too.
 const heldBackoff = 10 * time.Millisecond
 
 // waitHeld waits until heldBackoff has passed since the last claim that found every due
-// head held, if that claim was the Store's last.
-func (s *Store) waitHeld(ctx context.Context) error {
+// head held, if that claim was the Store's last, and returns how long it waited. It never
+// waits longer than heldBackoff, whatever the wall clock did meanwhile.
+func (s *Store) waitHeld(ctx context.Context) (time.Duration, error) {
 	at := s.heldAt.Load()
 	if at == 0 {
-		return nil
+		return 0, nil
 	}
-	d := time.Until(time.Unix(0, at).Add(heldBackoff))
+	d := min(time.Until(time.Unix(0, at).Add(heldBackoff)), heldBackoff)
 	if d <= 0 {
-		return nil
+		return 0, nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	case <-t.C:
-		return nil
+		return d, nil
 	}
 }
 

@@ -135,8 +135,11 @@ func TestClaimBacksOffWhenHeld(t *testing.T) {
 		aClaims = cs
 	}()
 	<-aHolds
+	var once sync.Once
+	release := func() { once.Do(func() { close(bDone) }) }
+	t.Cleanup(release) // a failed claim(b) must not leave a's transaction, and its connection, open
 	cs, next = claim(b)
-	close(bDone)
+	release()
 	<-aHolds
 	assert.Empty(t, cs, "the head is held")
 	assert.False(t, next.IsZero())
@@ -150,4 +153,30 @@ func TestClaimBacksOffWhenHeld(t *testing.T) {
 	require.Len(t, cs, 1, "the other delivery")
 	assert.NotEqual(t, aClaims[0].Delivery.ID, cs[0].Delivery.ID)
 	assert.True(t, storepg.HeldAt(b).IsZero(), "b got a delivery: its next claim does not wait")
+}
+
+// TestHeldBackoffBounded: a claim waits heldBackoff at most, even if the wall clock went
+// back after the held claim (its time then lies ahead), and a claim that waited is made
+// as of the end of its wait: what became due meanwhile is claimed.
+func TestHeldBackoffBounded(t *testing.T) {
+	pool := testPool(t)
+	schema := freshSchema(t, pool)
+	ctx := context.Background()
+	st, err := storepg.Open(ctx, newPool(t, 4), storepg.WithSchema(schema))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	require.NoError(t, st.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}}))
+	start := time.Now()
+	// Due 5 ms after the caller's now: within the wait.
+	_, err = st.InsertEvent(ctx, store.Event{ID: "evt_1", Type: eventtypes.OrderCreated, OccurredAt: start, Data: []byte(`{}`)}, start.Add(5*time.Millisecond))
+	require.NoError(t, err)
+	storepg.SetHeldAt(st, start.Add(time.Hour))
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second) // fails fast if it waits the hour
+	defer cancel()
+	cs, _, err := st.ClaimDue(cctx, store.ClaimRequest{Now: start, Limit: 10, LeaseUntil: start.Add(time.Minute)})
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), time.Second, "waited heldBackoff, not an hour")
+	require.Len(t, cs, 1, "claimed as of the end of the wait, when it was due")
+	// Stored to the microsecond.
+	assert.WithinDuration(t, start.Add(time.Minute+storepg.HeldBackoff), cs[0].Delivery.LeasedUntil, time.Millisecond, "the lease as long as asked, from then")
 }
