@@ -194,14 +194,14 @@ func runBoltIdle(rcv *receiver, dir string, future int, idle time.Duration, work
 	return res, err
 }
 
-// boltAlone measures what bbolt itself does with the writes of an Emit and nothing else:
-// emitters goroutines each store events times in all the order's JSON under a new event
-// ID, through DB.Batch with MaxBatchSize set to the number of goroutines (so that a commit
-// starts as soon as every goroutine has its next write queued) and MaxBatchDelay 1 ms,
-// every commit fsynced, in a new file with storebolt's free-list settings. With indexes
-// > 0 each event also puts its ID as a key in that many other buckets, as indexes do.
-// It returns events/s: an upper bound on an Emit that stores the event durably in bbolt
-// before it returns, with these goroutines on this disk.
+// boltAlone measures what bbolt itself does with the writes of an Emit: events times in
+// all, one of emitters goroutines encodes the order to JSON, makes an event ID and puts
+// the JSON under it, through DB.Batch with MaxBatchSize set to the number of goroutines
+// (so that a commit starts as soon as every goroutine has its next write queued) and
+// MaxBatchDelay 1 ms, every commit fsynced, in a new file with storebolt's free-list
+// settings. With indexes > 0 each event also puts its ID as a key in that many other
+// buckets, as indexes do. It returns events/s: about the most an Emit that stores its
+// event durably in bbolt before it returns can do, with these goroutines on this disk.
 func boltAlone(dir string, events, emitters, indexes int) (float64, error) {
 	tmp, err := os.MkdirTemp(dir, "bench-bbolt-")
 	if err != nil {
