@@ -298,12 +298,13 @@ func (s *Store) update(ctx context.Context, fn func(t *txn) error) error {
 // batch is update for calls that many goroutines make at once: they share a transaction
 // and its commit (see committer). fn may run more than once (in a shared transaction
 // that another call then failed, then alone): it must only change the transaction and
-// set its results anew each time.
-func (s *Store) batch(ctx context.Context, fn func(t *txn) error) error {
+// set its results anew each time. quick says whether the caller is likely to call again
+// at once (see call.quick).
+func (s *Store) batch(ctx context.Context, fn func(t *txn) error, quick bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(s.run(func() error { return s.commit.do(fn) }))
+	return wrap(s.run(func() error { return s.commit.do(fn, quick) }))
 }
 
 // txn is newTxn with the store's decode caches.

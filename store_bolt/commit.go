@@ -31,13 +31,17 @@ type committer struct {
 
 	mu    sync.Mutex
 	queue []call
+	// quick counts the calls in queue whose callers come back at once (see call.quick).
+	quick int
 	busy  bool // a goroutine is running transactions
 	// running counts that goroutine, for Close to wait for (it may be waiting in gather
 	// after its last commit).
 	running sync.WaitGroup
-	// want and arrived: while gather waits, do signals arrived once want calls are queued.
-	want    int
-	arrived chan struct{}
+	// want, onlyQuick and arrived: while gather waits, enqueue signals arrived once want
+	// calls are queued, counting only quick ones if onlyQuick (see waiting).
+	want      int
+	onlyQuick bool
+	arrived   chan struct{}
 
 	commits atomic.Int64 // write transactions committed, shared or not (for benchmarks)
 
@@ -63,19 +67,25 @@ func (c *committer) counted(tx *bolt.Tx) { tx.OnCommit(func() { c.commits.Add(1)
 type call struct {
 	fn   func(*txn) error
 	done chan error
+	// quick is set for a call whose caller is likely to make its next one at once, which
+	// is worth waiting for (see gather): an insert, as an application that emits events
+	// one after the other makes them. A record is not: its worker makes the next only
+	// after its next request.
+	quick bool
 }
 
 // errSolo tells a caller that its function failed in a shared transaction.
 var errSolo = errors.New("storebolt: run alone")
 
 // do runs fn in a shared transaction and returns once that transaction is committed (or
-// fn's error, with nothing of fn's committed).
-func (c *committer) do(fn func(*txn) error) error {
+// fn's error, with nothing of fn's committed). quick says whether the caller is likely
+// to call again at once (see call.quick).
+func (c *committer) do(fn func(*txn) error, quick bool) error {
 	if err := c.brokenErr(); err != nil {
 		return err
 	}
 	done := make(chan error, 1)
-	c.enqueue(call{fn: fn, done: done})
+	c.enqueue(call{fn: fn, done: done, quick: quick})
 	err := <-done
 	if err == errSolo {
 		err = c.db.Update(func(tx *bolt.Tx) error {
@@ -96,11 +106,14 @@ func (c *committer) enqueue(cl call) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.queue = append(c.queue, cl)
+	if cl.quick {
+		c.quick++
+	}
 	if !c.busy {
 		c.busy = true
 		c.running.Go(c.run)
 	}
-	if c.want > 0 && len(c.queue) >= c.want {
+	if c.want > 0 && c.waiting() >= c.want {
 		c.want = 0
 		c.arrived <- struct{}{}
 	}
@@ -124,29 +137,41 @@ func (c *committer) run() {
 			c.mu.Unlock()
 			return
 		}
+		quick := quickOf(calls)
+		c.quick -= quick
 		c.mu.Unlock()
 		start := time.Now()
 		c.commit(calls)
-		c.gather(len(calls), time.Since(start))
+		c.gather(len(calls), quick, time.Since(start))
 	}
 }
 
 // maxGather caps how long gather waits.
 const maxGather = 2 * time.Millisecond
 
-// gather waits, after a commit of n calls that took d, for the callers it has just
-// released to come back (an emitter emits its next event, a worker records its next
-// attempt): until n calls more than were queued when it began are queued, or half of d
-// has passed (maxGather at most). Without it, the next transaction starts with the few
-// calls that came while the commit ran, and the callers that come back a moment later
-// wait for the one after: the same callers split over two commits, each with its fsyncs.
-// (Calls that came during the commit do not count towards n: they are other callers,
-// and counting them ended the wait before the released ones were back.) A lone writer
-// is not delayed: its next call is all gather waits for.
-func (c *committer) gather(n int, d time.Duration) {
+// gather waits, after a commit of n calls (quick of them quick, see call.quick) that took
+// d, for the callers it released to come back, until half of d has passed (maxGather at
+// most) or as many calls more than were queued when it began are queued as it waits for:
+//   - when the commit released emitters (quick calls), it waits for them alone. The
+//     workers whose attempts it recorded come back only after a request, later than a
+//     wait is worth: waiting for them too made nearly every wait run to its end;
+//   - when it released only workers, it waits for all n, whose next records are then
+//     the only company a transaction can have.
+//
+// Without it, the next transaction starts with the few calls that came while the commit
+// ran, and the callers that come back a moment later wait for the one after: the same
+// callers split over two commits, each with its fsyncs. (Calls that came during the
+// commit do not count: they are other callers, and counting them ended the wait before
+// the released ones were back.) A lone writer is not delayed: its next call is all
+// gather waits for.
+func (c *committer) gather(n, quick int, d time.Duration) {
 	c.mu.Lock()
-	want := min(len(c.queue)+n, maxBatch)
-	if len(c.queue) >= want {
+	c.onlyQuick = quick > 0
+	if c.onlyQuick {
+		n = quick
+	}
+	want := min(c.waiting()+n, maxBatch)
+	if c.waiting() >= want {
 		c.mu.Unlock()
 		return
 	}
@@ -168,6 +193,17 @@ func (c *committer) gather(n int, d time.Duration) {
 	default:
 	}
 	c.mu.Unlock()
+}
+
+// quickOf counts the quick calls of calls.
+func quickOf(calls []call) int {
+	n := 0
+	for _, cl := range calls {
+		if cl.quick {
+			n++
+		}
+	}
+	return n
 }
 
 // commit runs calls in one transaction; a failing call is taken out and told to run
@@ -228,4 +264,13 @@ func safely(fn func(*txn) error, t *txn) (err error) {
 		}
 	}()
 	return fn(t)
+}
+
+// waiting is what gather counts of the queue: its quick calls, or all of them (see
+// gather). c.mu is held.
+func (c *committer) waiting() int {
+	if c.onlyQuick {
+		return c.quick
+	}
+	return len(c.queue)
 }

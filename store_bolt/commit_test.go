@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -14,38 +15,78 @@ import (
 	"github.com/shophooks/webhook/store"
 )
 
-// TestGather: after a commit of n calls the committer waits for the callers it released,
-// until n calls more than were queued are queued, half of the commit's time at most, and
-// never longer than maxGather.
+// TestGather: after a commit that released emitters (quick calls), the committer waits
+// for as many quick calls more than were queued, half of the commit's time at most, and
+// never longer than maxGather; records do not end that wait. After a commit of records
+// alone, it waits for as many calls of any kind.
 func TestGather(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := &committer{busy: true} // no goroutine commits: the test looks at gather alone
-		c.enqueue(call{})           // came while the commit ran
+		quick := call{quick: true}
+		c.enqueue(quick) // came while the commit ran
 		start := time.Now()
 		go func() {
 			time.Sleep(100 * time.Microsecond)
-			c.enqueue(call{})
+			c.enqueue(quick)
+			c.enqueue(call{}) // a record: does not count
 			time.Sleep(100 * time.Microsecond)
-			c.enqueue(call{})
+			c.enqueue(quick)
 		}()
-		c.gather(2, time.Hour)
-		assert.Equal(t, 200*time.Microsecond, time.Since(start), "until both released callers came back")
+		c.gather(5, 2, time.Hour) // 5 calls committed, 2 of them emitters'
+		assert.Equal(t, 200*time.Microsecond, time.Since(start), "until both released emitters came back")
 
 		start = time.Now()
-		c.gather(0, time.Hour)
+		c.gather(0, 0, time.Hour)
 		assert.Zero(t, time.Since(start), "none released: nothing to wait for")
 
 		start = time.Now()
-		c.gather(2, 400*time.Microsecond)
+		go func() {
+			for range 5 {
+				c.enqueue(call{}) // records arrive, however many: still waiting
+			}
+		}()
+		c.gather(5, 2, 400*time.Microsecond)
 		assert.Equal(t, 200*time.Microsecond, time.Since(start), "half of the commit's time")
 
 		start = time.Now()
-		c.gather(2, time.Hour)
+		c.gather(5, 2, time.Hour)
 		assert.Equal(t, maxGather, time.Since(start), "maxGather at most")
 
-		c.enqueue(call{}) // a late caller after the wait: nothing is signalled, nothing blocks
-		assert.Len(t, c.queue, 4)
+		start = time.Now()
+		go func() {
+			for range 3 {
+				time.Sleep(100 * time.Microsecond)
+				c.enqueue(call{})
+			}
+		}()
+		c.gather(3, 0, time.Hour) // records alone: wait for as many calls
+		assert.Equal(t, 300*time.Microsecond, time.Since(start), "until three more calls came")
+
+		c.enqueue(quick) // a late caller after the wait: nothing is signalled, nothing blocks
+		assert.Len(t, c.queue, 13)
+		assert.Equal(t, 4, c.quick)
 	})
+}
+
+// TestQuickCount: the committer's count of queued quick calls follows what it takes.
+func TestQuickCount(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "webhooks.db"))
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	require.NoError(t, s.CreateSubscription(ctx, reviewSub("sub_1", "order.created")))
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			_, err := s.InsertEvent(ctx, store.Event{ID: fmt.Sprintf("evt_%d", i), Type: "order.created", OccurredAt: time.Now(), Data: []byte(`{}`)}, time.Now())
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	s.commit.mu.Lock()
+	defer s.commit.mu.Unlock()
+	assert.Zero(t, s.commit.quick, "every quick call taken")
+	assert.Empty(t, s.commit.queue)
 }
 
 // TestCloseWaitsForTheCommitter: after its last commit the committer may still wait for

@@ -24,7 +24,7 @@ func (s *Store) InsertEvent(ctx context.Context, ev store.Event, now time.Time) 
 		var err error
 		res, err = t.insertEvent(ev, now) // the whole answer is made anew at every run
 		return err
-	})
+	}, true) // an emitter may emit its next event at once
 	if err != nil {
 		return store.Inserted{}, err
 	}

@@ -290,7 +290,7 @@ func (s *Store) RecordAttempt(ctx context.Context, rec store.AttemptRecord) (sto
 	}
 	var err error
 	if rec.Action == store.ActionNone {
-		if err = s.batch(ctx, record); err == nil {
+		if err = s.batch(ctx, record, false); err == nil {
 			if s.recorded != nil {
 				s.recorded(id)
 			}
