@@ -65,14 +65,7 @@ func runBoltEmit(rcv *receiver, dir string, emitters, events, workers int) (bolt
 	}
 	defer db.Close()
 	buckets := [][]byte{[]byte("events"), []byte("deliveries")}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range buckets {
-			if _, err := tx.CreateBucket(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := createBuckets(db, buckets); err != nil {
 		return res, err
 	}
 	if res.naive, err = concurrently(events, emitters, func(int64) error {
@@ -218,14 +211,7 @@ func boltAlone(dir string, events, emitters, indexes int) (float64, error) {
 	for i := range buckets {
 		buckets[i] = fmt.Appendf(nil, "b%d", i)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range buckets {
-			if _, err := tx.CreateBucket(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := createBuckets(db, buckets); err != nil {
 		return 0, err
 	}
 	return concurrently(events, emitters, func(int64) error {
@@ -249,3 +235,15 @@ func boltAlone(dir string, events, emitters, indexes int) (float64, error) {
 }
 
 var empty = []byte{}
+
+// createBuckets creates buckets in db, in one transaction.
+func createBuckets(db *bolt.DB, buckets [][]byte) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
