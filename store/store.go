@@ -548,7 +548,9 @@ type Store interface {
 	// because it was not due yet or req.Limit was reached (so it may be at or before
 	// req.Now), a leased delivery counting as due at its lease end; deliveries of a subscription whose quota was 0 or ran out do not count.
 	// next is zero when there is none. req.LeaseUntil must be after req.Now (see
-	// CheckLease).
+	// CheckLease). A store may wait a little before it claims (the PostgreSQL store does,
+	// up to 10 ms, after a claim that other instances' claims left empty); it then claims
+	// as of the end of its wait, with req.Now and req.LeaseUntil moved by as much.
 	ClaimDue(ctx context.Context, req ClaimRequest) (claims []Claim, next time.Time, err error)
 	// NextDue returns the time the earliest pending delivery is due (its lease end if it
 	// is leased), whatever the quotas; ok is false when nothing is pending.

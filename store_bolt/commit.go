@@ -38,7 +38,8 @@ type committer struct {
 	// after its last commit).
 	running sync.WaitGroup
 	// want, onlyQuick and arrived: while gather waits, enqueue signals arrived once want
-	// calls are queued, counting only quick ones if onlyQuick (see waiting).
+	// calls are queued, counting only quick ones if onlyQuick (see waiting), or once
+	// maxBatch calls are.
 	want      int
 	onlyQuick bool
 	arrived   chan struct{}
@@ -113,7 +114,7 @@ func (c *committer) enqueue(cl call) {
 		c.busy = true
 		c.running.Go(c.run)
 	}
-	if c.want > 0 && c.waiting() >= c.want {
+	if c.want > 0 && (c.waiting() >= c.want || len(c.queue) >= maxBatch) {
 		c.want = 0
 		c.arrived <- struct{}{}
 	}
@@ -151,12 +152,16 @@ const maxGather = 2 * time.Millisecond
 
 // gather waits, after a commit of n calls (quick of them quick, see call.quick) that took
 // d, for the callers it released to come back, until half of d has passed (maxGather at
-// most) or as many calls more than were queued when it began are queued as it waits for:
-//   - when the commit released emitters (quick calls), it waits for them alone. The
-//     workers whose attempts it recorded come back only after a request, later than a
-//     wait is worth: waiting for them too made nearly every wait run to its end;
-//   - when it released only workers, it waits for all n, whose next records are then
-//     the only company a transaction can have.
+// most), a full transaction's worth (maxBatch) is queued, or as many calls more than were
+// queued when it began are queued as it waits for:
+//   - when the commit released both emitters (quick calls) and workers, it waits for the
+//     emitters alone. The workers whose attempts it recorded come back only after a
+//     request, later than a wait is worth: waiting for them too made nearly every wait
+//     run to its end;
+//   - when it released only emitters or only workers, it waits for as many calls of any
+//     kind: the next record of a worker after an emit (an emitter's own delivery, under
+//     light traffic), or the next records after records, are then all the company a
+//     transaction can have.
 //
 // Without it, the next transaction starts with the few calls that came while the commit
 // ran, and the callers that come back a moment later wait for the one after: the same
@@ -166,12 +171,12 @@ const maxGather = 2 * time.Millisecond
 // gather waits for.
 func (c *committer) gather(n, quick int, d time.Duration) {
 	c.mu.Lock()
-	c.onlyQuick = quick > 0
+	c.onlyQuick = quick > 0 && quick < n
 	if c.onlyQuick {
 		n = quick
 	}
-	want := min(c.waiting()+n, maxBatch)
-	if c.waiting() >= want {
+	want := c.waiting() + n
+	if c.waiting() >= want || len(c.queue) >= maxBatch {
 		c.mu.Unlock()
 		return
 	}

@@ -15,10 +15,11 @@ import (
 	"github.com/shophooks/webhook/store"
 )
 
-// TestGather: after a commit that released emitters (quick calls), the committer waits
-// for as many quick calls more than were queued, half of the commit's time at most, and
-// never longer than maxGather; records do not end that wait. After a commit of records
-// alone, it waits for as many calls of any kind.
+// TestGather: after a commit that released emitters (quick calls) and workers, the
+// committer waits for as many quick calls more than were queued, half of the commit's
+// time at most, never longer than maxGather, and not once a full transaction is queued;
+// records do not end that wait. After a commit of records alone, or of emits alone, it
+// waits for as many calls of any kind.
 func TestGather(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := &committer{busy: true} // no goroutine commits: the test looks at gather alone
@@ -62,8 +63,26 @@ func TestGather(t *testing.T) {
 		c.gather(3, 0, time.Hour) // records alone: wait for as many calls
 		assert.Equal(t, 300*time.Microsecond, time.Since(start), "until three more calls came")
 
+		start = time.Now()
+		go func() {
+			time.Sleep(100 * time.Microsecond)
+			c.enqueue(call{})
+		}()
+		c.gather(1, 1, time.Hour) // one emit alone: its worker's record is company enough
+		assert.Equal(t, 100*time.Microsecond, time.Since(start), "until the record came")
+
+		start = time.Now()
+		more := maxBatch - len(c.queue)
+		go func() {
+			for range more {
+				c.enqueue(call{}) // records, but a full transaction's worth
+			}
+		}()
+		c.gather(5, 2, time.Hour)
+		assert.Zero(t, time.Since(start), "a full transaction is queued: no use waiting")
+
 		c.enqueue(quick) // a late caller after the wait: nothing is signalled, nothing blocks
-		assert.Len(t, c.queue, 13)
+		assert.Len(t, c.queue, maxBatch+1)
 		assert.Equal(t, 4, c.quick)
 	})
 }
