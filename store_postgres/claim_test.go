@@ -15,21 +15,30 @@ import (
 	storepg "github.com/shophooks/webhook/store_postgres"
 )
 
-// TestQuotaAcrossInstances: stores of several instances claim one subscription's
-// deliveries at once, each with a quota of 3 in flight; the subscription never has more
-// than 3 in flight in all, because each claim sees the others' leases.
-func TestQuotaAcrossInstances(t *testing.T) {
+// instances opens n Stores on one new schema, each with a pool of its own, as n instances
+// of an application would, with one subscription, sub_1, to every event.
+func instances(t *testing.T, n int) []*storepg.Store {
+	t.Helper()
 	pool := testPool(t)
 	schema := freshSchema(t, pool)
 	ctx := context.Background()
 	var sts []*storepg.Store
-	for range 3 {
+	for range n {
 		st, err := storepg.Open(ctx, newPool(t, 4), storepg.WithSchema(schema))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = st.Close() })
 		sts = append(sts, st)
 	}
 	require.NoError(t, sts[0].CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}}))
+	return sts
+}
+
+// TestQuotaAcrossInstances: stores of several instances claim one subscription's
+// deliveries at once, each with a quota of 3 in flight; the subscription never has more
+// than 3 in flight in all, because each claim sees the others' leases.
+func TestQuotaAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	sts := instances(t, 3)
 	now := time.Now()
 	for i := range 40 {
 		_, err := sts[i%3].InsertEvent(ctx, store.Event{ID: fmt.Sprintf("evt_%02d", i), Type: eventtypes.OrderCreated, OccurredAt: now, Data: []byte(`{}`)}, now)
@@ -83,18 +92,9 @@ func TestQuotaAcrossInstances(t *testing.T) {
 // wake-up while the other holds it); a claim that finds nothing due, or gets something,
 // does not make the next one wait.
 func TestClaimBacksOffWhenHeld(t *testing.T) {
-	pool := testPool(t)
-	schema := freshSchema(t, pool)
 	ctx := context.Background()
-	var sts []*storepg.Store
-	for range 2 {
-		st, err := storepg.Open(ctx, newPool(t, 4), storepg.WithSchema(schema))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = st.Close() })
-		sts = append(sts, st)
-	}
+	sts := instances(t, 2)
 	a, b := sts[0], sts[1]
-	require.NoError(t, a.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}}))
 	claim := func(st *storepg.Store) ([]store.Claim, time.Time) {
 		now := time.Now()
 		cs, next, err := st.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: 10, LeaseUntil: now.Add(time.Hour)})
@@ -159,16 +159,11 @@ func TestClaimBacksOffWhenHeld(t *testing.T) {
 // back after the held claim (its time then lies ahead), and a claim that waited is made
 // as of the end of its wait: what became due meanwhile is claimed.
 func TestHeldBackoffBounded(t *testing.T) {
-	pool := testPool(t)
-	schema := freshSchema(t, pool)
 	ctx := context.Background()
-	st, err := storepg.Open(ctx, newPool(t, 4), storepg.WithSchema(schema))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	require.NoError(t, st.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}}))
+	st := instances(t, 1)[0]
 	start := time.Now()
 	// Due 5 ms after the caller's now: within the wait.
-	_, err = st.InsertEvent(ctx, store.Event{ID: "evt_1", Type: eventtypes.OrderCreated, OccurredAt: start, Data: []byte(`{}`)}, start.Add(5*time.Millisecond))
+	_, err := st.InsertEvent(ctx, store.Event{ID: "evt_1", Type: eventtypes.OrderCreated, OccurredAt: start, Data: []byte(`{}`)}, start.Add(5*time.Millisecond))
 	require.NoError(t, err)
 	storepg.SetHeldAt(st, start.Add(time.Hour))
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second) // fails fast if it waits the hour
