@@ -22,6 +22,13 @@
 // costs the same whatever the query leaves out, and ClaimDue skips a subscription at its
 // quota without reading its backlog. Open checks every page of the file that is in use, so
 // a damaged file fails Open with ErrCorrupt instead of crashing the process.
+//
+// Throughput and the garbage collector: each commit copies the B+tree pages it changes
+// into Go memory, so a busy Store allocates about 40 KB per delivery, most of it garbage
+// as soon as the commit ends. In a program that keeps little else on its heap the
+// collector then runs every few milliseconds; in our benchmark it took a fifth of the
+// CPU, and GOGC=400 (or a higher GOGC with a GOMEMLIMIT) delivered about 20% more per
+// second. A program with memory to spare may want the same.
 package storebolt
 
 import (
