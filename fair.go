@@ -62,6 +62,11 @@ func WithMaxTimeout(d time.Duration) Option { return func(cfg *config) { cfg.max
 // a time, at most one every probeEvery (DefaultBreakerProbeInterval), until one succeeds
 // and the breaker closes. Deliveries waiting behind an open breaker use up no attempts.
 // A threshold of 0 turns the breaker off; New refuses a negative one.
+//
+// Each dispatcher keeps its own breakers. Dispatchers that share a store (instances on
+// one PostgreSQL store) start from the subscription's run of failures as the store has
+// it, then count the failures of their own attempts, and each sends its own probes: with
+// three instances, an open breaker lets up to three probes a probeEvery through.
 func WithCircuitBreaker(threshold int, probeEvery time.Duration) Option {
 	return func(cfg *config) { cfg.breakerThreshold, cfg.probeEvery, cfg.breakerSet = threshold, probeEvery, true }
 }
