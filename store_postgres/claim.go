@@ -52,10 +52,11 @@ UPDATE {{schema}}.heads x SET next_due = LEAST(x.next_due, m.due) FROM m WHERE x
 
 	// qLockHeads locks the due heads after a (due, subscription) cursor, in due order,
 	// skipping those another claim holds, with what a quota needs: the subscription, its
-	// rate limit's bucket, its deliveries in flight, and its failure run. A head that a claim committed after this
-	// statement's snapshot comes back stale: the snapshot does not count that claim's
-	// leases as in flight, so they are counted again (qInFlight) before the quota is
-	// asked. (Skipping such a head would leave it locked all the same, PostgreSQL keeps the
+	// deliveries in flight, and its failure run; and the bucket of its rate limit. A head
+	// that a claim committed after this statement's snapshot comes back stale: the
+	// snapshot does not count that claim's leases as in flight, so they are counted again
+	// (qInFlight) before the quota is asked. (Its own columns, the bucket among them, are
+	// those of the version locked, the latest.) (Skipping such a head would leave it locked all the same, PostgreSQL keeps the
 	// lock of a row that fails its recheck, and could leave every claim running at once
 	// empty-handed.) (OFFSET 0 keeps each lookup a lookup by key of the head's
 	// subscription, whatever the planner guesses of the tables' sizes.)
@@ -115,9 +116,9 @@ ORDER BY q.ord, q.was_due, q.seq`)
 
 	// qResetHeads sets the heads of the subscriptions $1 to their earliest due time, and
 	// answers, per subscription, the earliest due time of what this transaction did not
-	// lease: the leases a claim just took do not count for its next time. A subscription
-	// with a rate limit has the bucket it held at $3 ($2 tokens) before the claim; what the
-	// claim leased (until $4) is spent from it. The others' buckets are left alone (NULL).
+	// lease: the leases a claim just took do not count for its next time. The bucket of a
+	// subscription with a rate limit held $2 tokens at $3 before the claim: what the claim
+	// leased (until $4) is spent from it. The others' ($2 NULL) are left alone.
 	qResetHeads = query(`
 UPDATE {{schema}}.heads h SET next_due = (
     SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id), version = pg_current_xact_id(),
@@ -179,14 +180,18 @@ type want struct {
 
 // ClaimDue implements store.Store. Its transaction is committed without waiting for the
 // disk: a claim lost to a crash of the database server only means the delivery is sent
-// again. A subscription's RateLimit holds across every Store sharing the schema: the
-// store keeps a token bucket per subscription (RateLimit requests a second, at most one
-// second's worth banked, at least one), refilled as of req.Now, and leases no more of the
-// subscription's deliveries than it holds; a subscription held back by its rate alone
-// counts for the next due time at the time its bucket allows a request again. (Quota sees
-// none of this: it may grant more than the rate allows.) After a claim that came back empty because other claims (another instance's,
-// mostly) held every subscription with deliveries due, the Store's next claim begins up
-// to 10 ms later (heldBackoff), as of req.Now plus the time it waited.
+// again.
+//
+// A subscription's RateLimit holds across every Store sharing the schema: the store keeps
+// a token bucket per subscription (RateLimit requests a second, at most one second's worth
+// banked and at least one, full at first), refills it as of req.Now, and leases no more of
+// the subscription's deliveries than it holds, whatever Quota grants. A subscription that
+// Quota grants deliveries but its bucket holds back counts for the next due time at the
+// time the bucket allows a request again.
+//
+// After a claim that came back empty because other claims (another instance's, mostly)
+// held every subscription with deliveries due, the Store's next claim begins up to 10 ms
+// later (heldBackoff), as of req.Now plus the time it waited.
 func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
 	if err := store.CheckLease(req.Now, req.LeaseUntil); err != nil {
 		return nil, time.Time{}, err

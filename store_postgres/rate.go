@@ -12,9 +12,10 @@ import (
 // subscription's deliveries, so it reads the bucket with the head (qLockHeads), leases no
 // more than the bucket holds, and writes what is left when it resets the head
 // (qResetHeads): one instance at a time spends a subscription's tokens. The claim's Now
-// is the bucket's clock; a Now earlier than the bucket's last spending (another
-// instance's clock is ahead) refills nothing, so clocks that disagree can only slow a
-// subscription down.
+// is the bucket's clock. A Now earlier than the bucket's last spending (another
+// instance's clock is ahead) refills nothing and leaves the bucket's time as it is, so a
+// clock ahead of the others lets a subscription have its lead's worth of requests early,
+// once.
 
 // bucket is a subscription's shared token bucket, as its queue head keeps it.
 type bucket struct {
