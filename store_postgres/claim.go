@@ -141,10 +141,11 @@ WITH gone AS (
 UPDATE {{schema}}.heads SET next_due = NULL WHERE sub_id = ANY($2::text[])`)
 
 	// qLaterHeads reads the heads of active subscriptions other than $4 (those the claim
-	// locked), after a (due, subscription) cursor, with each one's true earliest due time
-	// and what its quota needs: heads not due yet, and due ones another claim holds.
+	// locked), after a (due, subscription) cursor, with each one's true earliest due time,
+	// what its quota needs and its rate limit's bucket: heads not due yet, and due ones
+	// another claim holds.
 	qLaterHeads = query(`
-SELECT h.sub_id, h.next_due, ` + subCols + `,
+SELECT h.sub_id, h.next_due, h.rate_tokens, h.rate_at, ` + subCols + `,
        (SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id),
        (SELECT count(*) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id AND x.leased_until > $1)
 FROM {{schema}}.heads h
@@ -185,9 +186,8 @@ type want struct {
 // A subscription's RateLimit holds across every Store sharing the schema: the store keeps
 // a token bucket per subscription (RateLimit requests a second, at most one second's worth
 // banked and at least one, full at first), refills it as of req.Now, and leases no more of
-// the subscription's deliveries than it holds, whatever Quota grants. A subscription that
-// Quota grants deliveries but its bucket holds back counts for the next due time at the
-// time the bucket allows a request again.
+// the subscription's deliveries than it holds, whatever Quota grants. A subscription's
+// deliveries count for the next due time no earlier than its bucket allows a request.
 //
 // After a claim that came back empty because other claims (another instance's, mostly)
 // held every subscription with deliveries due, the Store's next claim begins up to 10 ms
@@ -683,7 +683,7 @@ func scanLaterHeads(rows pgx.Rows, err error) ([]laterHead, error) {
 		var status, reason string
 		var changed, updated *time.Time
 		var inFlight int64
-		if err := rows.Scan(&h.subID, &h.due, &doc, &status, &reason, &changed, &updated, &h.actual, &inFlight); err != nil {
+		if err := rows.Scan(&h.subID, &h.due, &h.bucket.tokens, &h.bucket.at, &doc, &status, &reason, &changed, &updated, &h.actual, &inFlight); err != nil {
 			return nil, err
 		}
 		sub, err := decodeSub(doc, status, reason, changed, updated)
@@ -706,12 +706,13 @@ func (r rowWithFirsts) Scan(dest ...any) error {
 	return r.Row.Scan(append(append([]any(nil), r.firsts...), dest...)...)
 }
 
-// laterDue sets next: the earliest of the candidates and of the true earliest due times
-// of the subscriptions whose heads the claim did not lock (not due yet, or held by
-// another claim: their due time may be now), those that a quota refuses excepted.
-// Heads are never later than the truth, so the walk stops at the first head later than
-// the best time found. The first page was read before the commit; more pages, rarely
-// needed, are read after it.
+// laterDue sets next: the earliest of the candidates and of the times the subscriptions
+// whose heads the claim did not lock (not due yet, or held by another claim: their due
+// time may be now) have a delivery due that their rate allows, those that a quota refuses
+// excepted. (A bucket another claim spends meanwhile only makes that time later.) Heads
+// are never later than the truth, so the walk stops at the first head later than the best
+// time found. The first page was read before the commit; more pages, rarely needed, are
+// read after it.
 func (c *claimer) laterDue(ctx context.Context) error {
 	best := time.Time{}
 	for _, t := range c.candidates {
@@ -729,11 +730,18 @@ func (c *claimer) laterDue(ctx context.Context) error {
 			if h.actual == nil || c.quota(h.head) <= 0 {
 				continue // an early head with nothing pending, or refused
 			}
-			if !h.actual.After(c.req.Now) {
+			t := h.actual.UTC()
+			if rate := h.sub.RateLimit; rate > 0 {
+				tokens, since := h.bucket.refill(rate, c.clock)
+				if at := nextAllowed(rate, tokens, since); at.After(t) {
+					t = at
+				}
+			}
+			if !t.After(c.req.Now) {
 				c.held = true
 			}
-			if best.IsZero() || h.actual.Before(best) {
-				best = h.actual.UTC()
+			if best.IsZero() || t.Before(best) {
+				best = t
 			}
 		}
 		if len(page) < laterPage {

@@ -11,11 +11,12 @@ import (
 // dispatcher's own bucket. A claim holds the head's lock while it leases the
 // subscription's deliveries, so it reads the bucket with the head (qLockHeads), leases no
 // more than the bucket holds, and writes what is left when it resets the head
-// (qResetHeads): one instance at a time spends a subscription's tokens. The claim's Now
-// is the bucket's clock. A Now earlier than the bucket's last spending (another
-// instance's clock is ahead) refills nothing and leaves the bucket's time as it is, so a
-// clock ahead of the others lets a subscription have its lead's worth of requests early,
-// once.
+// (qResetHeads): one instance at a time spends a subscription's tokens. A claim also
+// reads the bucket of a head it does not lock (qLaterHeads), so that its next due time
+// is when the rate allows the subscription's next delivery. The claim's Now is the
+// bucket's clock. A Now earlier than the bucket's last spending (another instance's clock
+// is ahead) refills nothing and leaves the bucket's time as it is, so a clock ahead of
+// the others lets a subscription have its lead's worth of requests early, once.
 
 // bucket is a subscription's shared token bucket, as its queue head keeps it.
 type bucket struct {

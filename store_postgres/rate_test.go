@@ -183,3 +183,21 @@ func TestRateLimitChanges(t *testing.T) {
 	assert.Empty(t, cs)
 	assert.WithinDuration(t, t0.Add(5*time.Second), next, time.Microsecond, "held back by the rate alone")
 }
+
+// TestRateLimitNotDueYet: a claim answers, for a subscription whose next delivery is not
+// due yet, the time its rate allows that delivery, when that is later.
+func TestRateLimitNotDueYet(t *testing.T) {
+	sts := instances(t, 2)
+	setRate(t, sts[0], "sub_1", 1)
+	t0 := time.Now().Truncate(time.Second)
+	emitDue(t, sts[0], 1, t0)
+	cs, _ := claimAt(t, sts[0], t0, 10)
+	require.Len(t, cs, 1, "the bucket's one request")
+	emitDue(t, sts[0], 1, t0.Add(100*time.Millisecond))
+	cs, next := claimAt(t, sts[1], t0.Add(50*time.Millisecond), 10)
+	assert.Empty(t, cs, "nothing due")
+	assert.WithinDuration(t, t0.Add(time.Second), next, time.Microsecond, "due at +100ms, allowed at +1s")
+	cs, next = claimAt(t, sts[1], t0.Add(time.Second), 10)
+	assert.Len(t, cs, 1)
+	assert.WithinDuration(t, t0.Add(time.Hour), next, 0, "only the leases left: when they run out")
+}
