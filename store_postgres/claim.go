@@ -55,11 +55,12 @@ UPDATE {{schema}}.heads x SET next_due = LEAST(x.next_due, m.due) FROM m WHERE x
 	// deliveries in flight, and its failure run; and the bucket of its rate limit. A head
 	// that a claim committed after this statement's snapshot comes back stale: the
 	// snapshot does not count that claim's leases as in flight, so they are counted again
-	// (qInFlight) before the quota is asked. (Its own columns, the bucket among them, are
-	// those of the version locked, the latest.) (Skipping such a head would leave it locked all the same, PostgreSQL keeps the
-	// lock of a row that fails its recheck, and could leave every claim running at once
-	// empty-handed.) (OFFSET 0 keeps each lookup a lookup by key of the head's
-	// subscription, whatever the planner guesses of the tables' sizes.)
+	// (qInFlight) before the quota is asked; its own columns, the bucket among them, are
+	// those of the version locked, the latest. (Skipping such a head would leave it locked
+	// all the same, PostgreSQL keeps the lock of a row that fails its recheck, and could
+	// leave every claim running at once empty-handed.) (OFFSET 0 keeps each lookup a
+	// lookup by key of the head's subscription, whatever the planner guesses of the
+	// tables' sizes.)
 	qLockHeads = query(`
 SELECT h.sub_id, h.next_due, h.rate_tokens, h.rate_at, ` + subCols + `, coalesce(f.run_count, 0), f.run_since,
        (SELECT count(*) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id AND x.leased_until > $1),
