@@ -20,7 +20,8 @@ import (
 //   - at most MaxInFlight attempts in flight per subscription (the store counts them, so
 //     the cap holds across dispatchers sharing one store);
 //   - at most RateLimit requests per second per subscription (a token bucket of this
-//     dispatcher's);
+//     dispatcher's; a store shared by several dispatchers may keep one more for all of
+//     them, as the PostgreSQL store does, so the cap holds across dispatchers);
 //   - a circuit breaker: after BreakerThreshold consecutive failed attempts, one probe at
 //     a time, at most one per BreakerProbeInterval, until an attempt succeeds. Deliveries
 //     that wait behind the breaker use up no attempts.

@@ -129,7 +129,10 @@ type Subscription struct {
 	// dispatcher's default.
 	MaxInFlight int `json:"max_in_flight,omitempty"`
 	// RateLimit caps the requests per second sent to this subscription; 0 means no cap.
-	// Deliveries over the cap wait; they do not use up attempts.
+	// Up to one second's worth (at least one request) may be sent at once after a quiet
+	// spell. Deliveries over the cap wait; they do not use up attempts. Dispatchers that
+	// share a PostgreSQL store (package storepg) keep the cap together; dispatchers that
+	// share another store each keep it on their own.
 	RateLimit float64 `json:"rate_limit,omitempty"`
 	// Timeout is how long an attempt waits for the answer; 0 means the retry policy's
 	// timeout. The dispatcher caps it. In JSON, "timeout_ms".

@@ -20,7 +20,9 @@ import (
 // queue's (subscription, due time) index, and sets each visited head to the subscription's
 // earliest due time again. A subscription skipped by its quota costs its head row, never a
 // walk over its backlog. A head may be early (its delivery was finished meanwhile): the
-// next claim that visits it puts it right.
+// next claim that visits it puts it right. The head also keeps the token bucket of the
+// subscription's RateLimit (rate.go), read with the locked head and written with its
+// reset, so the rate too holds across instances, at no cost to subscriptions without one.
 
 var (
 	qSyncOff = query(`SET LOCAL synchronous_commit TO OFF`)
@@ -50,15 +52,17 @@ UPDATE {{schema}}.heads x SET next_due = LEAST(x.next_due, m.due) FROM m WHERE x
 
 	// qLockHeads locks the due heads after a (due, subscription) cursor, in due order,
 	// skipping those another claim holds, with what a quota needs: the subscription, its
-	// deliveries in flight, and its failure run. A head that a claim committed after this
-	// statement's snapshot comes back stale: the snapshot does not count that claim's
-	// leases as in flight, so they are counted again (qInFlight) before the quota is
-	// asked. (Skipping such a head would leave it locked all the same, PostgreSQL keeps the
-	// lock of a row that fails its recheck, and could leave every claim running at once
-	// empty-handed.) (OFFSET 0 keeps each lookup a lookup by key of the head's
-	// subscription, whatever the planner guesses of the tables' sizes.)
+	// deliveries in flight, and its failure run; and the bucket of its rate limit. A head
+	// that a claim committed after this statement's snapshot comes back stale: the
+	// snapshot does not count that claim's leases as in flight, so they are counted again
+	// (qInFlight) before the quota is asked; its own columns, the bucket among them, are
+	// those of the version locked, the latest. (Skipping such a head would leave it locked
+	// all the same, PostgreSQL keeps the lock of a row that fails its recheck, and could
+	// leave every claim running at once empty-handed.) (OFFSET 0 keeps each lookup a
+	// lookup by key of the head's subscription, whatever the planner guesses of the
+	// tables' sizes.)
 	qLockHeads = query(`
-SELECT h.sub_id, h.next_due, ` + subCols + `, coalesce(f.run_count, 0), f.run_since,
+SELECT h.sub_id, h.next_due, h.rate_tokens, h.rate_at, ` + subCols + `, coalesce(f.run_count, 0), f.run_since,
        (SELECT count(*) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id AND x.leased_until > $1),
        NOT (h.version IS NULL OR pg_visible_in_snapshot(h.version, pg_current_snapshot()))
 FROM {{schema}}.heads h
@@ -113,11 +117,18 @@ ORDER BY q.ord, q.was_due, q.seq`)
 
 	// qResetHeads sets the heads of the subscriptions $1 to their earliest due time, and
 	// answers, per subscription, the earliest due time of what this transaction did not
-	// lease: the leases a claim just took do not count for its next time.
+	// lease: the leases a claim just took do not count for its next time. The bucket of a
+	// subscription with a rate limit held $2 tokens at $3 before the claim: what the claim
+	// leased (until $4) is spent from it. The others' ($2 NULL) are left alone.
 	qResetHeads = query(`
 UPDATE {{schema}}.heads h SET next_due = (
-    SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id), version = pg_current_xact_id()
-WHERE h.sub_id = ANY($1::text[])
+    SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id), version = pg_current_xact_id(),
+    rate_tokens = CASE WHEN w.tokens IS NULL THEN h.rate_tokens ELSE w.tokens - (
+        SELECT count(*) FROM {{schema}}.queue x
+        WHERE x.sub_id = h.sub_id AND x.due_at = $4 AND x.xmin = pg_current_xact_id()::xid) END,
+    rate_at = coalesce(w.at, h.rate_at)
+FROM unnest($1::text[], $2::float8[], $3::timestamptz[]) AS w(sub_id, tokens, at)
+WHERE h.sub_id = w.sub_id
 RETURNING h.sub_id, (
     SELECT min(x.due_at) FROM {{schema}}.queue x
     WHERE x.sub_id = h.sub_id AND x.xmin <> pg_current_xact_id()::xid)`)
@@ -131,10 +142,11 @@ WITH gone AS (
 UPDATE {{schema}}.heads SET next_due = NULL WHERE sub_id = ANY($2::text[])`)
 
 	// qLaterHeads reads the heads of active subscriptions other than $4 (those the claim
-	// locked), after a (due, subscription) cursor, with each one's true earliest due time
-	// and what its quota needs: heads not due yet, and due ones another claim holds.
+	// locked), after a (due, subscription) cursor, with each one's true earliest due time,
+	// what its quota needs and its rate limit's bucket: heads not due yet, and due ones
+	// another claim holds.
 	qLaterHeads = query(`
-SELECT h.sub_id, h.next_due, ` + subCols + `,
+SELECT h.sub_id, h.next_due, h.rate_tokens, h.rate_at, ` + subCols + `,
        (SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id),
        (SELECT count(*) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id AND x.leased_until > $1)
 FROM {{schema}}.heads h
@@ -150,6 +162,7 @@ LIMIT 4`)
 type head struct {
 	subID    string
 	due      time.Time
+	bucket   bucket
 	sub      *store.Subscription // nil when the subscription is gone
 	run      store.FailureRun
 	inFlight int
@@ -160,14 +173,26 @@ type head struct {
 type want struct {
 	head
 	quota int // what the quota granted
-	take  int // what this claim asks for: the quota, within the limit
+	take  int // what this claim asks for: the quota, within the limit and the rate
+
+	rated  bool      // the subscription has a rate limit:
+	tokens float64   // what its bucket holds
+	at     time.Time // at this time
 }
 
 // ClaimDue implements store.Store. Its transaction is committed without waiting for the
 // disk: a claim lost to a crash of the database server only means the delivery is sent
-// again. After a claim that came back empty because other claims (another instance's,
-// mostly) held every subscription with deliveries due, the Store's next claim begins up
-// to 10 ms later (heldBackoff), as of req.Now plus the time it waited.
+// again.
+//
+// A subscription's RateLimit holds across every Store sharing the schema: the store keeps
+// a token bucket per subscription (RateLimit requests a second, at most one second's worth
+// banked and at least one, full at first), refills it as of req.Now, and leases no more of
+// the subscription's deliveries than it holds, whatever Quota grants. A subscription's
+// deliveries count for the next due time no earlier than its bucket allows a request.
+//
+// After a claim that came back empty because other claims (another instance's, mostly)
+// held every subscription with deliveries due, the Store's next claim begins up to 10 ms
+// later (heldBackoff), as of req.Now plus the time it waited.
 func (s *Store) ClaimDue(ctx context.Context, req store.ClaimRequest) ([]store.Claim, time.Time, error) {
 	if err := store.CheckLease(req.Now, req.LeaseUntil); err != nil {
 		return nil, time.Time{}, err
@@ -247,6 +272,7 @@ type claimer struct {
 	afterDue   time.Time   // the cursor of lockHeads
 	afterSub   string
 	remaining  int
+	clock      time.Time   // req.Now, for the rate limits' buckets
 	later      []laterHead // the first page of qLaterHeads
 	held       bool        // a head it did not lock had deliveries due: another claim held it
 }
@@ -264,6 +290,24 @@ func (c *claimer) quota(h head) int {
 	}
 	sub := h.sub.Clone()
 	return c.req.Quota(&sub, h.inFlight)
+}
+
+// ration fits w to the rate limit of its subscription, if it has one: w takes no more than
+// the subscription's bucket allows now. When the bucket allows nothing, it answers false
+// and when the bucket allows a request again.
+func (c *claimer) ration(w *want) (time.Time, bool) {
+	rate := w.sub.RateLimit
+	if rate <= 0 {
+		return time.Time{}, true
+	}
+	w.rated = true
+	w.tokens, w.at = w.bucket.refill(rate, c.clock)
+	n := allowed(w.tokens)
+	if n == 0 {
+		return nextAllowed(rate, w.tokens, w.at), false
+	}
+	w.take = min(w.take, n)
+	return time.Time{}, true
 }
 
 // usable sorts out heads whose subscription is gone or inactive.
@@ -343,6 +387,7 @@ func (c *claimer) run(ctx context.Context) error {
 	defer p.release()
 	c.p = p
 	now := c.req.Now
+	c.clock = claimClock(now)
 
 	k := c.lockBatchSize()
 	b := &pgx.Batch{}
@@ -387,15 +432,21 @@ func (c *claimer) run(ctx context.Context) error {
 		hs := c.queue
 		c.queue = nil
 		if c.remaining <= 0 {
-			// The limit is reached: the first subscription its quota grants something
-			// was left only because of the limit.
+			// The limit is reached: the first subscription its quota and its rate grant
+			// something was left only because of the limit.
 			found := false
 			for _, h := range hs {
-				if c.usable(h) && c.quota(h) > 0 {
-					c.candidates = append(c.candidates, h.due)
-					found = true
-					break
+				if !c.usable(h) || c.quota(h) <= 0 {
+					continue
 				}
+				w := want{head: h}
+				if t, ok := c.ration(&w); !ok {
+					c.candidates = append(c.candidates, t) // held back by its rate alone
+					continue
+				}
+				c.candidates = append(c.candidates, h.due)
+				found = true
+				break
 			}
 			if found {
 				break
@@ -408,9 +459,16 @@ func (c *claimer) run(ctx context.Context) error {
 			if !c.usable(h) {
 				continue
 			}
-			if q := c.quota(h); q > 0 {
-				wants = append(wants, want{head: h, quota: q, take: min(q, c.remaining)})
+			q := c.quota(h)
+			if q <= 0 {
+				continue
 			}
+			w := want{head: h, quota: q, take: min(q, c.remaining)}
+			if t, ok := c.ration(&w); !ok {
+				c.candidates = append(c.candidates, t) // held back by its rate alone
+				continue
+			}
+			wants = append(wants, w)
 		}
 		if len(wants) == 0 {
 			continue
@@ -476,12 +534,18 @@ func (c *claimer) lease(ctx context.Context, wants []want, last bool) error {
 	s, req := c.s, c.req
 	subs := make([]string, len(wants))
 	takes := make([]int32, len(wants))
-	for i, w := range wants {
+	tokens := make([]*float64, len(wants)) // nil: no rate limit
+	ats := make([]*time.Time, len(wants))
+	for i := range wants {
+		w := &wants[i]
 		subs[i], takes[i] = w.subID, int32(w.take)
+		if w.rated {
+			tokens[i], ats[i] = &w.tokens, &w.at
+		}
 	}
 	b := &pgx.Batch{}
 	b.Queue(s.sql(qClaim), subs, takes, req.Now, req.LeaseUntil, c.remaining)
-	b.Queue(s.sql(qResetHeads), subs)
+	b.Queue(s.sql(qResetHeads), subs, tokens, ats, req.LeaseUntil)
 	if last {
 		c.queueFinal(b)
 	}
@@ -507,11 +571,20 @@ func (c *claimer) lease(ctx context.Context, wants []want, last bool) error {
 		got[cl.Subscription.ID]++
 	}
 	for _, w := range wants {
-		if got[w.subID] < w.quota { // its quota is not used up: what it has left counts
-			if t, ok := heads[w.subID]; ok {
-				c.candidates = append(c.candidates, t)
+		n := got[w.subID]
+		if n >= w.quota {
+			continue // its quota is used up: what it has left counts when the quota says
+		}
+		t, ok := heads[w.subID]
+		if !ok {
+			continue
+		}
+		if w.rated { // what it has left counts once its rate allows it
+			if at := nextAllowed(w.sub.RateLimit, w.tokens-float64(n), w.at); at.After(t) {
+				t = at
 			}
 		}
+		c.candidates = append(c.candidates, t)
 	}
 	return nil
 }
@@ -578,7 +651,7 @@ func scanHeads(rows pgx.Rows, err error) ([]head, error) {
 		var status, reason *string
 		var changed, updated, runSince *time.Time
 		var runCount, inFlight int64
-		if err := rows.Scan(&h.subID, &h.due, &doc, &status, &reason, &changed, &updated, &runCount, &runSince, &inFlight, &h.stale); err != nil {
+		if err := rows.Scan(&h.subID, &h.due, &h.bucket.tokens, &h.bucket.at, &doc, &status, &reason, &changed, &updated, &runCount, &runSince, &inFlight, &h.stale); err != nil {
 			return nil, err
 		}
 		if doc != nil {
@@ -611,7 +684,7 @@ func scanLaterHeads(rows pgx.Rows, err error) ([]laterHead, error) {
 		var status, reason string
 		var changed, updated *time.Time
 		var inFlight int64
-		if err := rows.Scan(&h.subID, &h.due, &doc, &status, &reason, &changed, &updated, &h.actual, &inFlight); err != nil {
+		if err := rows.Scan(&h.subID, &h.due, &h.bucket.tokens, &h.bucket.at, &doc, &status, &reason, &changed, &updated, &h.actual, &inFlight); err != nil {
 			return nil, err
 		}
 		sub, err := decodeSub(doc, status, reason, changed, updated)
@@ -634,12 +707,13 @@ func (r rowWithFirsts) Scan(dest ...any) error {
 	return r.Row.Scan(append(append([]any(nil), r.firsts...), dest...)...)
 }
 
-// laterDue sets next: the earliest of the candidates and of the true earliest due times
-// of the subscriptions whose heads the claim did not lock (not due yet, or held by
-// another claim: their due time may be now), those that a quota refuses excepted.
-// Heads are never later than the truth, so the walk stops at the first head later than
-// the best time found. The first page was read before the commit; more pages, rarely
-// needed, are read after it.
+// laterDue sets next: the earliest of the candidates and of the times the subscriptions
+// whose heads the claim did not lock (not due yet, or held by another claim: their due
+// time may be now) have a delivery due that their rate allows, those that a quota refuses
+// excepted. (A bucket another claim spends meanwhile only makes that time later.) Heads
+// are never later than the truth, so the walk stops at the first head later than the best
+// time found. The first page was read before the commit; more pages, rarely needed, are
+// read after it.
 func (c *claimer) laterDue(ctx context.Context) error {
 	best := time.Time{}
 	for _, t := range c.candidates {
@@ -657,11 +731,18 @@ func (c *claimer) laterDue(ctx context.Context) error {
 			if h.actual == nil || c.quota(h.head) <= 0 {
 				continue // an early head with nothing pending, or refused
 			}
-			if !h.actual.After(c.req.Now) {
+			t := h.actual.UTC()
+			if rate := h.sub.RateLimit; rate > 0 {
+				tokens, since := h.bucket.refill(rate, c.clock)
+				if at := nextAllowed(rate, tokens, since); at.After(t) {
+					t = at
+				}
+			}
+			if !t.After(c.req.Now) {
 				c.held = true
 			}
-			if best.IsZero() || h.actual.Before(best) {
-				best = h.actual.UTC()
+			if best.IsZero() || t.Before(best) {
+				best = t
 			}
 		}
 		if len(page) < laterPage {

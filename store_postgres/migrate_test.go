@@ -58,8 +58,8 @@ func TestMigrate(t *testing.T) {
 		st := openStore(t, pool)
 		require.NoError(t, st.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}}))
 		s := pgx.Identifier{st.Schema()}.Sanitize()
-		_, err := pool.Exec(ctx, `DELETE FROM `+s+`.heads; ALTER TABLE `+s+`.heads DROP COLUMN version;
-			DELETE FROM `+s+`.migrations WHERE version = 3`)
+		_, err := pool.Exec(ctx, `DELETE FROM `+s+`.heads; ALTER TABLE `+s+`.heads DROP COLUMN version, DROP COLUMN rate_tokens, DROP COLUMN rate_at;
+			DELETE FROM `+s+`.migrations WHERE version >= 3`)
 		require.NoError(t, err)
 		require.NoError(t, storepg.Migrate(ctx, pool, st.Schema()))
 		up, err := storepg.Open(ctx, pool, storepg.WithSchema(st.Schema()), storepg.SkipMigrations())
@@ -72,6 +72,35 @@ func TestMigrate(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, cs, 1, "the subscription got its head")
 		assert.Equal(t, ins.Deliveries[0], cs[0].Delivery.ID)
+	})
+
+	t.Run("UpgradeFromVersion3", func(t *testing.T) {
+		// A schema as version 3 left it: queue heads without a rate limit's bucket.
+		st := openStore(t, pool)
+		require.NoError(t, st.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}, RateLimit: 1}))
+		s := pgx.Identifier{st.Schema()}.Sanitize()
+		_, err := pool.Exec(ctx, `ALTER TABLE `+s+`.heads DROP COLUMN rate_tokens, DROP COLUMN rate_at;
+			DELETE FROM `+s+`.migrations WHERE version = 4`)
+		require.NoError(t, err)
+		_, err = storepg.Open(ctx, pool, storepg.WithSchema(st.Schema()), storepg.SkipMigrations())
+		require.ErrorIs(t, err, storepg.ErrSchema, "version 3 is too old")
+		require.NoError(t, storepg.Migrate(ctx, pool, st.Schema()))
+		var columns int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
+			WHERE table_schema = $1 AND table_name = 'heads' AND column_name IN ('rate_tokens', 'rate_at')`, st.Schema()).Scan(&columns))
+		assert.Equal(t, 2, columns, "the heads keep a bucket")
+		up, err := storepg.Open(ctx, pool, storepg.WithSchema(st.Schema()), storepg.SkipMigrations())
+		require.NoError(t, err)
+		defer up.Close()
+		now := time.Now()
+		for _, id := range []string{"evt_1", "evt_2"} {
+			_, err := up.InsertEvent(ctx, store.Event{ID: id, Type: eventtypes.OrderCreated, OccurredAt: now, Data: []byte(`{}`)}, now)
+			require.NoError(t, err)
+		}
+		cs, next, err := up.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: 10, LeaseUntil: now.Add(time.Minute)})
+		require.NoError(t, err)
+		assert.Len(t, cs, 1, "a full bucket holds one request")
+		assert.WithinDuration(t, now.Add(time.Second), next, time.Microsecond, "the next one a second later")
 	})
 
 	t.Run("SchemasApart", func(t *testing.T) {

@@ -30,8 +30,11 @@
 //
 // Many instances: claims lease deliveries with FOR UPDATE SKIP LOCKED, so no two instances
 // send the same delivery at once, and take each subscription's deliveries under a lock of
-// its queue head, so a subscription's MaxInFlight holds across instances. Deliveries leased
-// by an instance that died are taken over by the others when the lease runs out. Emit,
+// its queue head, so a subscription's MaxInFlight holds across instances, and so does its
+// RateLimit: the queue head keeps its token bucket, which the claims refill by their
+// instances' clocks (these should agree: an instance whose clock is ahead of the others'
+// may send a request that much early; one behind only waits). Deliveries leased by an
+// instance that died are taken over by the others when the lease runs out. Emit,
 // Redeliver and Activate wake the other instances' schedulers at once through
 // LISTEN/NOTIFY (see Wake); a dispatcher also looks every few seconds in case a
 // notification was lost.
