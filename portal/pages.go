@@ -62,6 +62,9 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, s session) {
 		h.fail(w, r, s, err)
 		return
 	}
+	// An empty Filter.Workspace selects every workspace; the default workspace's session
+	// sees only the default workspace's webhooks.
+	subs = slices.DeleteFunc(subs, func(sub webhook.Subscription) bool { return sub.Workspace != s.Workspace })
 	v.Total = len(subs)
 	now := time.Now()
 	for _, sub := range slices.Backward(subs) { // newest first
@@ -74,8 +77,13 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, s session) {
 		h.fail(w, r, s, err)
 		return
 	}
-	if stats.Overall.Attempts > 0 || stats.Overall.Pending+stats.Overall.Held > 0 {
-		hv := healthViewOf(stats.Overall)
+	overall := stats.Overall
+	if s.Workspace == "" {
+		// The default workspace's Stats cover every workspace: add up its webhooks' own.
+		overall = sumHealth(stats, subs)
+	}
+	if overall.Attempts > 0 || overall.Pending+overall.Held > 0 {
+		hv := healthViewOf(overall)
 		v.Health = &hv
 	}
 	h.render(w, r, s, http.StatusOK, "dashboard", layout{Title: "Webhooks", Nav: "webhooks", Notice: noticeOf(r), Page: v})

@@ -112,6 +112,39 @@ func TestWorkspaceIsolation(t *testing.T) {
 
 // TestSecretsShownOnce: the secret appears in the answer that created or rotated it and
 // on no page after; header values never appear.
+// TestDefaultWorkspaceSeesOnlyItsOwn: a session of the default workspace ("") is one
+// workspace among others, though an empty workspace selects every one in the dispatcher's
+// queries: its dashboard lists only its own webhooks, and its health figures are its own.
+func TestDefaultWorkspaceSeesOnlyItsOwn(t *testing.T) {
+	e := newEnv(t, oneAttempt)
+	ctx := context.Background()
+	mine := e.subscribe("", "Mine")
+	theirs := e.subscribe("shop_b", "Theirs")
+
+	e.recv.answer(http.StatusOK, "")
+	_, err := e.d.Emit(ctx, "order.created", map[string]any{"id": "ord_b"}, webhook.InWorkspace("shop_b"))
+	require.NoError(t, err)
+	e.waitAttempt(theirs.ID)
+
+	page := e.get("", "")
+	require.Equal(t, http.StatusOK, page.Status)
+	body := decoded(page.Body)
+	assert.Contains(t, body, mine.URL)
+	assert.NotContains(t, body, theirs.URL)
+	assert.NotContains(t, page.Body, theirs.ID)
+	assert.NotContains(t, body, "Success rate", "the default workspace has made no attempt")
+
+	e.recv.answer(http.StatusInternalServerError, "")
+	_, err = e.d.Emit(ctx, "order.created", map[string]any{"id": "ord_a"})
+	require.NoError(t, err)
+	e.waitAttempt(mine.ID)
+
+	body = decoded(e.get("", "").Body)
+	assert.Regexp(t, `Success rate\s+0%`, body)
+	assert.NotContains(t, body, "100%", "shop_b's attempt succeeded; the default workspace's failed")
+	assert.Regexp(t, `Success rate\s+100%`, decoded(e.get("shop_b", "").Body))
+}
+
 func TestSecretsShownOnce(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

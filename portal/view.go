@@ -287,6 +287,42 @@ type errorCount struct {
 	Count int64
 }
 
+// sumHealth is the health of the webhooks subs, from their figures in stats: what the
+// dashboard shows of a workspace whose Stats cover other workspaces too (the default
+// workspace's). Counts and queue depths are added up, the success rate is taken of the
+// sums, and the mean response time is the webhooks' means weighted by their attempts;
+// percentiles and the failure run, which do not add up, are left out. The figures of
+// deleted webhooks, which a named workspace's Stats keep, are not in it.
+func sumHealth(stats webhook.Stats, subs []webhook.Subscription) webhook.Health {
+	var sum webhook.Health
+	var weighted float64
+	for _, sub := range subs {
+		h, ok := stats.Subscriptions[sub.ID]
+		if !ok {
+			continue
+		}
+		sum.Attempts += h.Attempts
+		sum.Succeeded += h.Succeeded
+		sum.Failed += h.Failed
+		sum.DeliveriesSucceeded += h.DeliveriesSucceeded
+		sum.DeliveriesFailed += h.DeliveriesFailed
+		sum.Pending += h.Pending
+		sum.Held += h.Held
+		weighted += float64(h.MeanResponse) * float64(h.Attempts)
+		for k, n := range h.ErrorsByKind {
+			if sum.ErrorsByKind == nil {
+				sum.ErrorsByKind = make(map[webhook.ErrorKind]int64)
+			}
+			sum.ErrorsByKind[k] += n
+		}
+	}
+	if sum.Attempts > 0 {
+		sum.SuccessRate = float64(sum.Succeeded) / float64(sum.Attempts)
+		sum.MeanResponse = time.Duration(weighted / float64(sum.Attempts))
+	}
+	return sum
+}
+
 func healthViewOf(h webhook.Health) healthView {
 	v := healthView{
 		Attempts: h.Attempts, Succeeded: h.Succeeded, Failed: h.Failed, SuccessRate: h.SuccessRate,
