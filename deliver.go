@@ -517,10 +517,16 @@ func excerpt(b []byte, n int) string {
 // that net/http puts in front (its query may carry a token).
 // A DNS error names the resolver it asked, an address of the host's own network that a
 // merchant reading the log has no business seeing: only the name and the reason are kept.
+// A refused destination keeps the name and the reason, not the address the name resolved
+// to, nor the dial's wording around it, which repeats that address.
 func attemptError(err error) string {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		return fmt.Sprintf("lookup %s: %s", dnsErr.Name, dnsErr.Err)
+	}
+	var destErr *DestinationError
+	if errors.As(err, &destErr) {
+		return destErr.logText()
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

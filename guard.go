@@ -53,6 +53,18 @@ func (e *DestinationError) Error() string {
 	return b.String()
 }
 
+// logText is the refusal as the delivery log keeps it for the merchant to read: an
+// address that a name resolved to is left out, as it tells how the host's own network
+// names its machines. An address the merchant gave as the host stays.
+func (e *DestinationError) logText() string {
+	if e.Host != "" && e.IP.IsValid() && e.Host != e.IP.String() {
+		c := *e
+		c.IP = netip.Addr{}
+		return c.Error()
+	}
+	return e.Error()
+}
+
 // Unwrap returns ErrDestinationRefused, so errors.Is(err, ErrDestinationRefused)
 // holds for every *DestinationError.
 func (e *DestinationError) Unwrap() error { return ErrDestinationRefused }

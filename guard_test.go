@@ -108,6 +108,13 @@ func TestDestinationError(t *testing.T) {
 
 	wrapped := &url.Error{Op: "Post", URL: "http://x", Err: &net.OpError{Op: "dial", Net: "tcp", Err: err}}
 	assert.ErrorIs(t, wrapped, ErrDestinationRefused)
+	// The delivery log, which merchants read, keeps the name and the reason only.
+	named := &DestinationError{Host: "db.internal", IP: netip.MustParseAddr("10.0.0.7"), Reason: "private network"}
+	dial := &url.Error{Op: "Post", URL: "http://db.internal/x", Err: &net.OpError{Op: "dial", Net: "tcp",
+		Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 80}, Err: named}}
+	assert.Equal(t, `webhook: destination refused: "db.internal" (private network)`, attemptError(dial))
+	assert.Equal(t, `webhook: destination refused: 10.0.0.7 (private network)`,
+		attemptError(&DestinationError{Host: "10.0.0.7", IP: netip.MustParseAddr("10.0.0.7"), Reason: "private network"}))
 	var de *DestinationError
 	require.ErrorAs(t, wrapped, &de)
 	assert.Equal(t, "localhost", de.Host)
