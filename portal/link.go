@@ -56,10 +56,12 @@ const (
 // short session. Give the Linker to New with WithLinker. A Linker is safe for concurrent
 // use.
 //
-// Each link signs in once: the Linker remembers the links used, in memory, until they
-// expire. Several processes behind one address each keep their own memory, so a link
-// could be used once per process; route sign-ins to one process, or keep link lifetimes
-// short, if that matters.
+// Each link signs in once per Linker: the Linker remembers the links used, in memory,
+// until they expire. So a used link that has not expired signs in again after the process
+// restarts, and once in each of several processes behind one address. Keep link
+// lifetimes as short as the way you hand them over allows: minutes for a link the
+// merchant opens from your own admin at once; the hours or days up to MaxLinkTTL only
+// for links sent by mail, and route their sign-ins to one process.
 type Linker struct {
 	base       string // the portal's URL, ending in "/"
 	cookiePath string
