@@ -773,14 +773,14 @@ func (d *Dispatcher) Event(ctx context.Context, id string) (Event, error) {
 // Catalog returns the catalog of event types the dispatcher validates against.
 func (d *Dispatcher) Catalog() *eventtypes.Catalog { return d.cfg.catalog }
 
-// MaxDeliveryAttempts bounds the attempts a delivery accumulates through Redeliver and
-// Recover: a delivery that holds this many is not sent again. Every attempt stays in the
-// delivery's log with up to RetryPolicy.LogBytes of its answer, so without a bound a
-// delivery redelivered in a loop would grow without end, and so would the cost of
-// recording its next attempt. The default retry policy makes at most 6 attempts a round,
-// so 100 allows about 16 redeliveries of a delivery that fails every round, and 99 of one
-// that succeeds at once; a policy with more attempts a round allows fewer. The retry
-// schedule itself is not cut short by the bound.
+// MaxDeliveryAttempts is the number of attempts after which a delivery is not sent
+// again: Redeliver refuses it with ErrTooManyAttempts and Recover leaves it out. A round
+// under way is never cut short, so a delivery may end up to one round's attempts above
+// it. Every attempt stays in the delivery's log with up to RetryPolicy.LogBytes of its
+// answer: without a bound, a delivery redelivered in a loop would grow without end, and
+// with it the cost of recording its next attempt. The default retry policy makes at most
+// 6 attempts a round, so 100 allows 16 redeliveries of a delivery that fails every round
+// (102 attempts in all) and 99 of one that succeeds at once.
 const MaxDeliveryAttempts = 100
 
 // Redeliver sends a delivery again, at once, with a fresh round of the retry schedule:
