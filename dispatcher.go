@@ -815,9 +815,9 @@ func (d *Dispatcher) Redeliver(ctx context.Context, deliveryID string) error {
 // Recover redelivers every failed delivery of the subscription created at or after since:
 // the call to make once a merchant's endpoint is back after an outage. Each is sent again
 // at once with a fresh round of the retry schedule, as Redeliver does; deliveries with an
-// attempt in flight, and those that hold MaxDeliveryAttempts attempts, are left alone. It
-// returns how many it redelivered. ErrNotFound if there is no such subscription,
-// ErrInactive if it is inactive.
+// attempt in flight, and those that hold MaxDeliveryAttempts attempts or more, are left
+// alone and not counted. It returns how many it redelivered. ErrNotFound if there is no
+// such subscription, ErrInactive if it is inactive.
 func (d *Dispatcher) Recover(ctx context.Context, subscriptionID string, since time.Time) (int, error) {
 	if d.closed.Load() {
 		return 0, ErrClosed
