@@ -773,11 +773,23 @@ func (d *Dispatcher) Event(ctx context.Context, id string) (Event, error) {
 // Catalog returns the catalog of event types the dispatcher validates against.
 func (d *Dispatcher) Catalog() *eventtypes.Catalog { return d.cfg.catalog }
 
+// MaxDeliveryAttempts is the number of attempts after which a delivery is not sent
+// again: Redeliver refuses it with ErrTooManyAttempts and Recover leaves it out. A round
+// under way is never cut short, so a delivery may end up to one round's attempts above
+// it. Every attempt stays in the delivery's log with up to RetryPolicy.LogBytes of its
+// answer: without a bound, a delivery redelivered in a loop would grow without end, and
+// with it the cost of recording its next attempt. The default retry policy makes at most
+// 6 attempts a round, so 100 allows 16 redeliveries of a delivery that fails every round
+// (102 attempts in all) and 99 of one that succeeds at once.
+const MaxDeliveryAttempts = 100
+
 // Redeliver sends a delivery again, at once, with a fresh round of the retry schedule:
 // for a failed delivery after its last attempt, or to resend one that succeeded. Its
 // earlier attempts stay in its log. ErrNotFound if the delivery or its subscription is
 // gone; ErrInactive if the subscription is inactive; ErrInFlight while an attempt of it is
-// in flight; a *ValidationError for a delivery made by Test.
+// in flight; ErrTooManyAttempts once it holds MaxDeliveryAttempts attempts (emit the
+// event again, under a new event ID, instead); a *ValidationError for a delivery made by
+// Test.
 func (d *Dispatcher) Redeliver(ctx context.Context, deliveryID string) error {
 	if d.closed.Load() {
 		return ErrClosed
@@ -790,6 +802,9 @@ func (d *Dispatcher) Redeliver(ctx context.Context, deliveryID string) error {
 		// Its event is the catalog's sample, not something that happened in the shop.
 		return &ValidationError{Field: "deliveryID", Value: deliveryID, Reason: "is a test delivery; send a test again with Test instead"}
 	}
+	if n := len(del.Attempts); n >= MaxDeliveryAttempts {
+		return fmt.Errorf("webhook: redeliver: delivery %q holds %d attempts, the limit is %d: %w", deliveryID, n, MaxDeliveryAttempts, ErrTooManyAttempts)
+	}
 	if _, err := d.store.Redeliver(ctx, deliveryID, now()); err != nil {
 		return fmt.Errorf("webhook: redeliver: %w", err)
 	}
@@ -800,8 +815,9 @@ func (d *Dispatcher) Redeliver(ctx context.Context, deliveryID string) error {
 // Recover redelivers every failed delivery of the subscription created at or after since:
 // the call to make once a merchant's endpoint is back after an outage. Each is sent again
 // at once with a fresh round of the retry schedule, as Redeliver does; deliveries with an
-// attempt in flight are left alone. It returns how many it redelivered. ErrNotFound if
-// there is no such subscription, ErrInactive if it is inactive.
+// attempt in flight, and those that hold MaxDeliveryAttempts attempts or more, are left
+// alone and not counted. It returns how many it redelivered. ErrNotFound if there is no
+// such subscription, ErrInactive if it is inactive.
 func (d *Dispatcher) Recover(ctx context.Context, subscriptionID string, since time.Time) (int, error) {
 	if d.closed.Load() {
 		return 0, ErrClosed
@@ -823,7 +839,8 @@ func (d *Dispatcher) Recover(ctx context.Context, subscriptionID string, since t
 			return 0, fmt.Errorf("webhook: recover: %w", err)
 		}
 		for _, del := range page {
-			if !del.Test {
+			// Redeliver would refuse a test delivery, or one that has had its share.
+			if !del.Test && len(del.Attempts) < MaxDeliveryAttempts {
 				ids = append(ids, del.ID)
 			}
 		}

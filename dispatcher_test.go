@@ -316,6 +316,80 @@ func TestRedeliverFailed(t *testing.T) {
 	})
 }
 
+// Redeliver refuses a delivery once it holds MaxDeliveryAttempts attempts, with
+// ErrTooManyAttempts, and sends nothing: a delivery redelivered in a loop stops growing.
+func TestRedeliverStopsAtMaxDeliveryAttempts(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		status       int
+		redeliveries int // as MaxDeliveryAttempts's doc promises
+	}{
+		{"failing every round", 500, 16},
+		{"succeeding at once", 200, 99},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				e.ep.setResponder(status(tc.status, strings.Repeat("x", 4096)))
+				e.subscribe(eventtypes.OrderCreated)
+				ev := e.emit(eventtypes.OrderCreated)
+				e.settle(time.Hour)
+				del := e.delivery(ev.ID)
+				redeliveries := 0
+				for len(del.Attempts) < webhook.MaxDeliveryAttempts {
+					require.NoError(t, e.d.Redeliver(e.ctx, del.ID), "attempts: %d", len(del.Attempts))
+					redeliveries++
+					e.settle(time.Hour)
+					del = e.delivery(ev.ID)
+					require.True(t, del.State.Final(), "the round is over")
+				}
+				assert.Equal(t, tc.redeliveries, redeliveries)
+
+				sent := len(e.ep.requests())
+				err := e.d.Redeliver(e.ctx, del.ID)
+				require.ErrorIs(t, err, webhook.ErrTooManyAttempts)
+				assert.Contains(t, err.Error(), del.ID)
+				assert.Contains(t, err.Error(), "emit the event again under a new event ID")
+				e.settle(time.Hour)
+				assert.Len(t, e.ep.requests(), sent, "nothing sent")
+				after := e.delivery(ev.ID)
+				assert.Equal(t, del.State, after.State)
+				assert.Equal(t, len(del.Attempts), len(after.Attempts), "no attempt added")
+			})
+		})
+	}
+}
+
+// Recover leaves out the deliveries that hold MaxDeliveryAttempts attempts, without
+// failing, and counts only those it redelivered.
+func TestRecoverSkipsDeliveriesAtMaxDeliveryAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.ep.setResponder(status(500, "down"))
+		sub := e.subscribe(eventtypes.OrderCreated)
+		spent, fresh := e.emit(eventtypes.OrderCreated), e.emit(eventtypes.OrderCreated)
+		e.settle(time.Hour)
+		del := e.delivery(spent.ID)
+		for len(del.Attempts) < webhook.MaxDeliveryAttempts {
+			require.NoError(t, e.d.Redeliver(e.ctx, del.ID))
+			e.settle(time.Hour)
+			del = e.delivery(spent.ID)
+		}
+		require.Equal(t, webhook.DeliveryFailed, del.State)
+		require.Equal(t, webhook.DeliveryFailed, e.delivery(fresh.ID).State)
+
+		e.ep.setResponder(status(200, "back"))
+		n, err := e.d.Recover(e.ctx, sub.ID, time.Time{})
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "only the delivery below the limit")
+		e.settle(time.Second)
+		assert.Equal(t, webhook.DeliverySucceeded, e.delivery(fresh.ID).State)
+		after := e.delivery(spent.ID)
+		assert.Equal(t, webhook.DeliveryFailed, after.State)
+		assert.Equal(t, len(del.Attempts), len(after.Attempts), "no attempt added")
+	})
+}
+
 func TestWebhookHeadersStableAcrossRetries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)

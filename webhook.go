@@ -128,6 +128,10 @@ var (
 	// ErrInFlight: Redeliver found an attempt of the delivery in flight; try again once
 	// it is recorded. The same value as store.ErrInFlight.
 	ErrInFlight = store.ErrInFlight
+	// ErrTooManyAttempts: Redeliver found the delivery holding MaxDeliveryAttempts
+	// attempts or more, so it is not sent again; emit the event again, under a new event
+	// ID, to send it once more.
+	ErrTooManyAttempts = errors.New("too many attempts: emit the event again under a new event ID to send it once more")
 	// ErrConflict: the ID is taken by something else (Emit with WithEventID of an event of
 	// another type or workspace; Subscribe with the ID of another subscription). The same
 	// value as store.ErrConflict.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -181,6 +182,55 @@ func TestRedeliver(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond)
 	e.ok(e.do("POST", "/workspaces/"+wsA+"/webhooks/"+id+"/deactivate", ""), http.StatusOK)
 	e.refused(e.do("POST", path, ""), http.StatusConflict, "inactive", "")
+}
+
+// A delivery redelivered until it holds MaxDeliveryAttempts attempts is refused with 409
+// too_many_attempts, and recover leaves it out.
+func TestRedeliverTooManyAttempts(t *testing.T) {
+	recorded := make(chan struct{}, webhook.MaxDeliveryAttempts+10)
+	e := newEnv(t, oneAttempt(), webhook.WithObserver(func(webhook.AttemptResult) { recorded <- struct{}{} }))
+	waitRecorded := func() {
+		t.Helper()
+		select {
+		case <-recorded:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no attempt was recorded")
+		}
+	}
+	id, _ := e.create(wsA, `["order.*"]`, ``)
+	ev := e.emit(wsA, eventtypes.OrderCreated)
+	waitRecorded()
+	d := e.deliveryOf(wsA, id, ev.ID, "succeeded")
+	path := "/workspaces/" + wsA + "/deliveries/" + d["id"].(string) + "/redeliver"
+	for n := 2; n <= webhook.MaxDeliveryAttempts; n++ {
+		if n == webhook.MaxDeliveryAttempts {
+			e.rc.answer(http.StatusServiceUnavailable) // the last round fails, for recover
+		}
+		e.ok(e.do("POST", path, ""), http.StatusAccepted)
+		waitRecorded()
+	}
+	a := e.ok(e.do("GET", "/workspaces/"+wsA+"/deliveries/"+d["id"].(string), ""), http.StatusOK)
+	require.Len(t, a.object(t)["attempts"], webhook.MaxDeliveryAttempts)
+
+	a = e.do("POST", path, "")
+	e.refused(a, http.StatusConflict, "too_many_attempts", "")
+	assert.Contains(t, a.Error.Message, "emit the event again under a new ID")
+
+	// Recover sends the other failed delivery again, not this one.
+	other := e.emit(wsA, eventtypes.OrderCreated)
+	waitRecorded()
+	e.deliveryOf(wsA, id, other.ID, "failed")
+	e.rc.answer(http.StatusOK)
+	a = e.ok(e.do("POST", "/workspaces/"+wsA+"/webhooks/"+id+"/recover", `{"since":"2020-01-01T00:00:00Z"}`), http.StatusAccepted)
+	assert.Equal(t, 1.0, a.object(t)["redelivered"])
+	waitRecorded()
+	e.deliveryOf(wsA, id, other.ID, "succeeded")
+	a = e.ok(e.do("GET", "/workspaces/"+wsA+"/deliveries/"+d["id"].(string), ""), http.StatusOK)
+	assert.Equal(t, "failed", a.object(t)["state"])
+	assert.Len(t, a.object(t)["attempts"], webhook.MaxDeliveryAttempts)
+
+	// The OpenAPI document states the same limit, for redeliver and recover.
+	assert.Equal(t, 2, strings.Count(string(api.OpenAPI()), fmt.Sprintf(" %d attempts or more", webhook.MaxDeliveryAttempts)))
 }
 
 func TestRecover(t *testing.T) {

@@ -67,8 +67,8 @@
 // names; an unknown JSON field; a body over MaxBodyBytes), and nothing is changed. The
 // status codes: 400 invalid input, 401 and 403 refused by the authentication function,
 // 404 unknown route or object, 405 wrong method, 409 the object's state forbids the
-// operation (an inactive webhook, an attempt in flight, an ID taken), 503 the dispatcher
-// is closing.
+// operation (an inactive webhook, an attempt in flight, a delivery that already holds
+// webhook.MaxDeliveryAttempts attempts, an ID taken), 503 the dispatcher is closing.
 //
 // # Security
 //

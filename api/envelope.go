@@ -143,6 +143,9 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		writeEnvelopeError(w, http.StatusConflict, "inactive", "the webhook is inactive: activate it first", "")
 	case errors.Is(err, webhook.ErrInFlight):
 		writeEnvelopeError(w, http.StatusConflict, "in_flight", "an attempt of the delivery is in flight: try again once it is recorded", "")
+	case errors.Is(err, webhook.ErrTooManyAttempts):
+		writeEnvelopeError(w, http.StatusConflict, "too_many_attempts",
+			fmt.Sprintf("the delivery holds %d attempts or more, so it is not sent again: emit the event again under a new ID instead", webhook.MaxDeliveryAttempts), "")
 	case errors.Is(err, webhook.ErrConflict):
 		writeEnvelopeError(w, http.StatusConflict, "conflict", "the ID is taken", "")
 	case errors.Is(err, webhook.ErrClosed):

@@ -38,6 +38,8 @@ func TestErrorStatuses(t *testing.T) {
 		{notFound(fmt.Errorf("webhook: subscription \"x\": %w", webhook.ErrNotFound), "webhook", "x"), 404, "not_found", "", `webhook "x" not found`},
 		{fmt.Errorf("webhook: recover: %w", webhook.ErrInactive), 409, "inactive", "", ""},
 		{fmt.Errorf("webhook: redeliver: %w", webhook.ErrInFlight), 409, "in_flight", "", ""},
+		{fmt.Errorf("webhook: redeliver: delivery \"d\" holds 100 attempts: %w", webhook.ErrTooManyAttempts), 409, "too_many_attempts", "",
+			fmt.Sprintf("the delivery holds %d attempts or more, so it is not sent again: emit the event again under a new ID instead", webhook.MaxDeliveryAttempts)},
 		{fmt.Errorf("webhook: %w", webhook.ErrConflict), 409, "conflict", "", "the ID is taken"},
 		{&conflictError{code: "webhook_deleted", message: "gone"}, 409, "webhook_deleted", "", "gone"},
 		{webhook.ErrClosed, 503, "unavailable", "", ""},

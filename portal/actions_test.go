@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -140,6 +141,30 @@ func TestRecoverAndRedeliver(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, r.Status)
 	assert.Contains(t, r.Body, "Activate it first")
 	assert.NotContains(t, e.get("shop_1", "webhooks/"+sub.ID).Body, ">Redeliver</button>")
+}
+
+// TestRedeliverTooManyAttempts: a delivery that holds MaxDeliveryAttempts attempts is not
+// sent again, and the page says why.
+func TestRedeliverTooManyAttempts(t *testing.T) {
+	e := newEnv(t, oneAttempt)
+	ctx := context.Background()
+	sub := e.subscribe("shop_1", "Books")
+	_, err := e.d.Emit(ctx, "order.created", map[string]any{"id": "ord_1"}, webhook.InWorkspace("shop_1"))
+	require.NoError(t, err)
+	del := e.waitAttempt(sub.ID).DeliveryID
+	for range webhook.MaxDeliveryAttempts - 1 {
+		require.NoError(t, e.d.Redeliver(ctx, del))
+		e.waitAttempt(sub.ID)
+	}
+	sent := len(e.recv.requests())
+
+	r := e.post("shop_1", "webhooks/"+sub.ID+"/deliveries/"+del+"/redeliver", nil)
+	assert.Equal(t, http.StatusConflict, r.Status)
+	assert.Contains(t, r.Body, "Delivery not sent again")
+	assert.Contains(t, r.Body, fmt.Sprintf("attempted %d times or more", webhook.MaxDeliveryAttempts))
+	assert.Contains(t, r.Body, "sent again as a new event")
+	assert.Contains(t, r.Body, "webhooks/"+sub.ID+`">Back to the webhook</a>`)
+	assert.Len(t, e.recv.requests(), sent, "nothing sent")
 }
 
 // TestWebhookPage: status and reason, health with its chart, and Recent Deliveries newest

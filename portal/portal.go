@@ -200,6 +200,9 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, s session, err er
 	case errors.Is(err, webhook.ErrInFlight):
 		h.message(w, r, s, http.StatusConflict, "Delivery in progress",
 			"This delivery is being sent right now. Try again in a moment.", back)
+	case errors.Is(err, webhook.ErrTooManyAttempts):
+		h.message(w, r, s, http.StatusConflict, "Delivery not sent again",
+			fmt.Sprintf("This delivery has been attempted %d times or more, so it is not sent again. To send its data once more, the event has to be sent again as a new event.", webhook.MaxDeliveryAttempts), back)
 	case errors.Is(err, webhook.ErrClosed):
 		h.message(w, r, s, http.StatusServiceUnavailable, "Unavailable",
 			"Webhooks are unavailable while the application shuts down. Try again shortly.", "")
