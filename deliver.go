@@ -265,19 +265,37 @@ func (d *Dispatcher) send(to *attemptTimeout, sub Subscription, ev Event, number
 // copy every request's headers for redirects that never come. Its errors are Do's: a
 // *url.Error naming the request, http.ErrSchemeMismatch for an http answer to https.
 func (d *Dispatcher) do(req *http.Request) (*http.Response, error) {
+	var resp *http.Response
+	var err error
 	if d.ownConn == nil || req.URL.User != nil {
-		return d.client.Do(req) // the application's client: its jar, its timeout
+		resp, err = d.client.Do(req) // the application's client: its jar, its timeout
+	} else if resp, err = d.ownConn.RoundTrip(req); err != nil {
+		if tlsErr, ok := err.(tls.RecordHeaderError); ok && string(tlsErr.RecordHeader[:]) == "HTTP/" {
+			err = http.ErrSchemeMismatch
+		}
+		return nil, requestError(req, err)
 	}
-	resp, err := d.ownConn.RoundTrip(req)
-	if err == nil {
-		return resp, nil
+	if err == nil && resp.StatusCode < 200 {
+		// 101 Switching Protocols, the one informational answer net/http hands over: its
+		// body is the raw connection, which neither the attempt's timeout nor Close can
+		// interrupt, so a hostile endpoint could hold the attempt for ever. Nothing asked
+		// to switch; closing the body closes the connection.
+		status := resp.Status
+		resp.Body.Close()
+		return nil, requestError(req, fmt.Errorf("%w (%s)", errSwitchedProtocols, status))
 	}
-	if tlsErr, ok := err.(tls.RecordHeaderError); ok && string(tlsErr.RecordHeader[:]) == "HTTP/" {
-		err = http.ErrSchemeMismatch
-	}
-	op := req.Method[:1] + strings.ToLower(req.Method[1:])
-	return nil, &url.Error{Op: op, URL: req.URL.Redacted(), Err: err}
+	return resp, err
 }
+
+// requestError is err as http.Client.Do reports it: a *url.Error naming the request.
+func requestError(req *http.Request, err error) error {
+	op := req.Method[:1] + strings.ToLower(req.Method[1:])
+	return &url.Error{Op: op, URL: req.URL.Redacted(), Err: err}
+}
+
+// errSwitchedProtocols is the error of an attempt whose endpoint answered 101 Switching
+// Protocols: the attempt failed, and the connection was closed.
+var errSwitchedProtocols = errors.New("endpoint switched protocols, which a webhook request never asks for")
 
 // attemptTimeout bounds the attempts of one goroutine, one at a time, by their timeout.
 // One context and one timer serve all its attempts and are replaced only after a timeout
@@ -518,7 +536,8 @@ func excerpt(b []byte, n int) string {
 // A DNS error names the resolver it asked, an address of the host's own network that a
 // merchant reading the log has no business seeing: only the name and the reason are kept.
 // A refused destination keeps the name and the reason, not the address the name resolved
-// to, nor the dial's wording around it, which repeats that address.
+// to, nor the dial's wording around it, which repeats that address; nor does any error
+// keep the address and port of this host's end of the connection.
 func attemptError(err error) string {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
@@ -527,6 +546,14 @@ func attemptError(err error) string {
 	var destErr *DestinationError
 	if errors.As(err, &destErr) {
 		return destErr.logText()
+	}
+	// A read or write error names this host's own socket ("read tcp 10.0.3.7:51234->..."):
+	// the remote address, the merchant's endpoint, is kept.
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Source != nil {
+		c := *opErr
+		c.Source = nil
+		return c.Error()
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -570,6 +571,44 @@ func TestHostileEndpoints(t *testing.T) {
 		})
 	}
 
+	// An unasked-for 101 Switching Protocols hands the raw connection over as the body,
+	// which no timeout watches: the attempt must fail at once and hang up, whichever client.
+	for _, client := range []struct {
+		name string
+		opts []webhook.Option
+	}{
+		{"own transport", nil},
+		{"application's client", []webhook.Option{webhook.WithHTTPClient(&http.Client{})}},
+	} {
+		t.Run("switches protocols, "+client.name, func(t *testing.T) {
+			srv := newSafetyRawServer(t, func(c net.Conn) {
+				if safetyReadRequest(c) != nil {
+					return
+				}
+				if _, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"); err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, c) // say nothing more, until hung up on
+			})
+			e := newSafetyEnv(t, nil, append([]webhook.Option{webhook.AllowPrivateNetworks()}, client.opts...)...)
+			sub := e.subscribe(srv.URL + "/upgrade")
+			r := e.attempt(sub, eventtypes.OrderCreated)
+			a := r.Attempt
+			assert.Contains(t, a.Error, "switched protocols")
+			assert.Contains(t, a.Error, "101")
+			assert.Zero(t, a.StatusCode)
+			assert.Less(t, a.Duration, safetyTimeout, "the 101 ends the attempt, not the timeout")
+			requireSafetyRetry(t, r)
+			safetyWaitSignal(t, srv.ended, "the dispatcher hangs up on the switched connection")
+			e.requireHealthy()
+
+			report, err := e.d.Test(e.ctx, sub.ID) // Send Test, which waits for its answer
+			require.NoError(t, err)
+			require.Len(t, report.Tests, 1)
+			assert.Contains(t, report.Tests[0].Error, "switched protocols")
+		})
+	}
+
 	t.Run("never answers", func(t *testing.T) {
 		srv := newSafetyRawServer(t, func(c net.Conn) {
 			_, _ = io.Copy(io.Discard, c) // read everything, answer nothing, until hung up on
@@ -761,6 +800,26 @@ func TestSafetyRedirectNotFollowed(t *testing.T) {
 			assert.Len(t, e.delivery(r.EventID).Attempts, 1)
 		})
 	}
+}
+
+// TestAttemptErrorHidesTheLocalAddress: a connection error names this host's end of the
+// connection; the log, which merchants read, keeps only the endpoint's.
+func TestAttemptErrorHidesTheLocalAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.ep.setResponder(func(r *http.Request) (*http.Response, error) {
+			return nil, &net.OpError{Op: "read", Net: "tcp",
+				Source: &net.TCPAddr{IP: net.IPv4(10, 0, 3, 7), Port: 51234},
+				Addr:   &net.TCPAddr{IP: net.IPv4(203, 0, 113, 9), Port: 443},
+				Err:    syscall.ECONNRESET}
+		})
+		e.subscribe("order.created")
+		ev := e.emit("order.created")
+		e.settle(time.Second)
+		a := e.delivery(ev.ID).Attempts[0]
+		assert.Equal(t, "read tcp 203.0.113.9:443: "+syscall.ECONNRESET.Error(), a.Error)
+		assert.NotContains(t, a.Error, "10.0.3.7")
+	})
 }
 
 func TestAttemptErrorHidesTheResolver(t *testing.T) {
