@@ -642,9 +642,15 @@ func (d *Dispatcher) Emit(ctx context.Context, eventType string, data any, opts 
 	if err != nil {
 		return Event{}, fmt.Errorf("webhook: emit %s: %w", eventType, err)
 	}
-	if !ins.Created && (ins.Event.Type != eventType || ins.Event.Workspace != ec.workspace) {
-		return Event{}, fmt.Errorf("webhook: emit %s: event %q exists with type %q in workspace %q: %w",
-			eventType, ec.id, ins.Event.Type, ins.Event.Workspace, ErrConflict)
+	if !ins.Created && ins.Event.Workspace != ec.workspace {
+		// Not a word of what the other workspace's event is: the caller may be showing
+		// this error to a merchant.
+		return Event{}, fmt.Errorf("webhook: emit %s: event ID %q is taken by an event of another workspace: %w",
+			eventType, ec.id, ErrConflict)
+	}
+	if !ins.Created && ins.Event.Type != eventType {
+		return Event{}, fmt.Errorf("webhook: emit %s: event %q exists with type %q: %w",
+			eventType, ec.id, ins.Event.Type, ErrConflict)
 	}
 	if ins.Pending > 0 && ec.tx == nil {
 		d.signalDue() // a transaction's events are claimable only after its commit

@@ -153,6 +153,10 @@ func TestEmitIDConflict(t *testing.T) {
 	assert.Contains(t, err.Error(), "order.created")
 	_, err = d.Emit(ctx, "order.created", nil, webhook.WithEventID("evt_fixed"), webhook.InWorkspace("shop_b"))
 	require.ErrorIs(t, err, webhook.ErrConflict)
+	_, err = d.Emit(ctx, "order.updated", nil, webhook.WithEventID("evt_fixed"), webhook.InWorkspace("shop_b"))
+	require.ErrorIs(t, err, webhook.ErrConflict)
+	assert.NotContains(t, err.Error(), "shop_a", "the error tells nothing of another workspace's event")
+	assert.NotContains(t, err.Error(), "order.created")
 	_, err = d.Emit(ctx, "order.created", nil, webhook.WithEventID("evt_fixed"))
 	require.ErrorIs(t, err, webhook.ErrConflict)
 }
