@@ -31,6 +31,11 @@ var (
 	ErrNoSignature = errors.New("webhook: no v1 signature")
 	// ErrSignatureMismatch: no v1 signature matches any accepted secret.
 	ErrSignatureMismatch = errors.New("webhook: signature mismatch")
+	// ErrRepeatedHeader: webhook-id or webhook-timestamp comes more than once, so the
+	// value a handler reads (http.Header.Get takes the first) might not be the one
+	// signed: a replayed request with an empty webhook-id in front would pass a receiver
+	// that deduplicates by webhook-id. The wrapping error names which.
+	ErrRepeatedHeader = errors.New("webhook: header repeated")
 )
 
 // DefaultTolerance is how far webhook-timestamp may be from the receiver's
@@ -67,11 +72,20 @@ type Verifier struct {
 //
 // It returns nil when any v1 signature in webhook-signature matches any
 // secret (compared in constant time); otherwise an error wrapping exactly one
-// of ErrMissingHeaders, ErrInvalidTimestamp, ErrTimestampTooOld,
+// of ErrRepeatedHeader, ErrMissingHeaders, ErrInvalidTimestamp, ErrTimestampTooOld,
 // ErrTimestampTooNew, ErrNoSignature, ErrSignatureMismatch, or ErrInvalidSecret
 // when the Verifier itself has no usable secret. Signatures of versions other
 // than v1 are ignored.
 func (v Verifier) Verify(h http.Header, body []byte) error {
+	var repeated []string
+	for _, name := range []string{"webhook-id", "webhook-timestamp"} {
+		if len(headerValues(h, name)) > 1 {
+			repeated = append(repeated, name)
+		}
+	}
+	if len(repeated) > 0 {
+		return fmt.Errorf("%w: %s", ErrRepeatedHeader, strings.Join(repeated, ", "))
+	}
 	id := headerValue(h, HeaderWebhookID)
 	tsText := headerValue(h, HeaderWebhookTimestamp)
 	sigHeader := headerValue(h, HeaderWebhookSignature)
@@ -160,16 +174,22 @@ func (v Verifier) checkTimestamp(ts int64) error {
 	return nil
 }
 
-// headerValue returns the values of name joined by spaces, matching the name
-// in any case even in a hand-built http.Header whose keys are not canonical.
+// headerValue returns the values of name joined by spaces (several signature lines
+// make one list), matching the name in any case even in a hand-built http.Header whose
+// keys are not canonical.
 func headerValue(h http.Header, name string) string {
+	return strings.TrimSpace(strings.Join(headerValues(h, name), " "))
+}
+
+// headerValues returns every value of name, matching the name in any case.
+func headerValues(h http.Header, name string) []string {
 	var vals []string
 	for k, vs := range h {
 		if strings.EqualFold(k, name) {
 			vals = append(vals, vs...)
 		}
 	}
-	return strings.TrimSpace(strings.Join(vals, " "))
+	return vals
 }
 
 // Handler returns middleware that verifies each request before calling next.

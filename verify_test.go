@@ -158,7 +158,39 @@ func TestVerifyErrors(t *testing.T) {
 
 var verifyErrors = []error{
 	ErrMissingHeaders, ErrInvalidTimestamp, ErrTimestampTooOld, ErrTimestampTooNew,
-	ErrNoSignature, ErrSignatureMismatch, ErrInvalidSecret,
+	ErrNoSignature, ErrSignatureMismatch, ErrInvalidSecret, ErrRepeatedHeader,
+}
+
+// TestVerifyRepeatedHeaders: a replayed request with an empty webhook-id in front of the
+// signed one (what Header.Get reads) must not verify, or a receiver that deduplicates by
+// webhook-id would take it as new.
+func TestVerifyRepeatedHeaders(t *testing.T) {
+	secret := NewSecret()
+	now := time.Unix(1767225600, 0)
+	body := []byte(`{"id":"evt_1"}`)
+	v := Verifier{Secrets: []string{secret}, Now: fixedNow(now)}
+	good := signedHeader(t, "evt_1", now, body, secret)
+	require.NoError(t, v.Verify(good, body))
+
+	h := good.Clone()
+	h[HeaderWebhookID] = []string{"", "evt_1"}
+	err := v.Verify(h, body)
+	assert.ErrorIs(t, err, ErrRepeatedHeader)
+	assert.ErrorContains(t, err, "webhook-id")
+
+	h = good.Clone()
+	h.Add(HeaderWebhookTimestamp, h.Get(HeaderWebhookTimestamp))
+	assert.ErrorIs(t, v.Verify(h, body), ErrRepeatedHeader)
+
+	// Keys in two cases, as a hand-built header may have them, count as one name.
+	h = good.Clone()
+	h["webhook-id"] = []string{"evt_2"}
+	assert.ErrorIs(t, v.Verify(h, body), ErrRepeatedHeader)
+
+	// Signature lines may repeat: any one of them that matches is enough.
+	h = good.Clone()
+	h["Webhook-Signature"] = []string{"v1,bm9wZQ==", good.Get(HeaderWebhookSignature)}
+	assert.NoError(t, v.Verify(h, body))
 }
 
 func TestVerifyErrorsAreDistinct(t *testing.T) {
