@@ -61,8 +61,9 @@ const (
 // until they expire: a used link that has not expired then signs in again after the
 // process restarts, and once in each of several processes behind one address. An
 // application that restarts while links are live, or runs several processes, gives the
-// Linker a shared memory with WithUsedLinks; with package storepg (store_postgres) that
-// is the store's database:
+// Linker a memory that outlives the process with WithUsedLinks. The stores of packages
+// storepg (store_postgres: shared by every process on the database) and storebolt
+// (store_bolt: the one process's file) have one:
 //
 //	st, err := storepg.Open(ctx, pool)
 //	links, err := portal.NewLinker("https://shop.example.com/admin/webhooks/", key,
@@ -85,8 +86,8 @@ type Linker struct {
 
 // UsedLinks remembers which sign-in links were used, for Linkers in several processes or
 // in a process that restarts (see WithUsedLinks). Implementations must be safe for
-// concurrent use. Package storepg (store_postgres) has one in the store's database:
-// (*storepg.Store).UsedLinks.
+// concurrent use. Packages storepg and storebolt have one in the store: the Store's
+// UsedLinks method.
 type UsedLinks interface {
 	// UseLink records the link with this nonce as used until expires (or later), and
 	// reports whether it was unused before: of any number of calls with one nonce before
@@ -114,8 +115,8 @@ func WithSessionTTL(d time.Duration) LinkerOption {
 
 // WithUsedLinks makes a link sign in once across every Linker that shares u, whichever
 // process it runs in and however often they restart: give every process's Linker the
-// same key and a u that keeps its records in one place, such as storepg's
-// Store.UsedLinks. A sign-in then costs a call of u.UseLink; a link the Linker saw used
+// same key and a u that keeps its records in one place, such as the UsedLinks of a
+// storepg Store. A sign-in then costs a call of u.UseLink; a link the Linker saw used
 // itself is refused without one. The page a link opens (with the button that signs in)
 // still shows for a link used in another process; its button refuses the link.
 func WithUsedLinks(u UsedLinks) LinkerOption {

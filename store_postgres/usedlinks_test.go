@@ -126,6 +126,19 @@ func TestUsedLinksSwept(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, n, "all expired by then")
 	assert.Empty(t, usedLinkRows(t, pool, a))
+
+	t.Run("ABatchAtATime", func(t *testing.T) {
+		_, err := pool.Exec(ctx, `INSERT INTO `+pgx.Identifier{a.Schema()}.Sanitize()+`.used_links (nonce, expires_at)
+			SELECT 'old-' || i, $1 FROM generate_series(1, $2) i`, now.Add(-2*storepg.UsedLinkGrace), storepg.PruneBatch+1)
+		require.NoError(t, err)
+		fresh := reopen(t, pool, a)
+		for _, nonce := range []string{"new-1", "new-2"} {
+			first, err := fresh.UsedLinks().UseLink(ctx, nonce, now.Add(time.Hour))
+			require.NoError(t, err)
+			require.True(t, first)
+		}
+		assert.Equal(t, []string{"new-1", "new-2"}, usedLinkRows(t, pool, a), "the first swept a batch, the second the rest")
+	})
 }
 
 // TestUsedLinksSignInOnce drives the portal of two instances, each with its own Store on
