@@ -118,7 +118,8 @@ func WithSessionTTL(d time.Duration) LinkerOption {
 // same key and a u that keeps its records in one place, such as the UsedLinks of a
 // storepg Store. A sign-in then costs a call of u.UseLink; a link the Linker saw used
 // itself is refused without one. The page a link opens (with the button that signs in)
-// still shows for a link used in another process; its button refuses the link.
+// still shows for a link used in another process; its button refuses the link. A nil u
+// keeps the default, the Linker's own memory.
 func WithUsedLinks(u UsedLinks) LinkerOption {
 	return func(l *Linker) { l.shared = u }
 }
