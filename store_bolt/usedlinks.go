@@ -41,8 +41,8 @@ const (
 //		portal.WithUsedLinks(st.UsedLinks()))
 //
 // A used link is kept until an hour after it expires, then deleted at a later UseLink:
-// the file holds about the links used in the last MaxLinkTTL. It is safe for concurrent
-// use, and works as long as its Store is open.
+// the file holds about the links used in the last portal.MaxLinkTTL (7 days). It is safe
+// for concurrent use, and works as long as its Store is open.
 type UsedLinks struct {
 	s *Store
 }

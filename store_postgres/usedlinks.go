@@ -38,9 +38,9 @@ DELETE FROM {{schema}}.used_links WHERE nonce IN (
 //
 // A used link's row is kept until an hour after the link expires (so that instances whose
 // clocks disagree by less than that agree it was used), then deleted at a later UseLink
-// of any instance: the table holds about the links used in the last MaxLinkTTL, whether
-// or not the store has WithRetention. It is safe for concurrent use, and works as long as
-// its Store is open.
+// of any instance: the table holds about the links used in the last portal.MaxLinkTTL
+// (7 days), whether or not the store has WithRetention. It is safe for concurrent use,
+// and works as long as its Store is open.
 type UsedLinks struct {
 	s *Store
 }
