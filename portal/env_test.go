@@ -37,9 +37,21 @@ type testEnv struct {
 }
 
 type envConfig struct {
-	attempts  int // MaxAttempts of the retry policy; 0 keeps the default
-	noAuth    bool
-	transport http.RoundTripper
+	attempts   int // MaxAttempts of the retry policy; 0 keeps the default
+	noAuth     bool
+	transport  http.RoundTripper
+	linkerOpts []LinkerOption
+	portalOpts []Option
+}
+
+// withLinkerOptions gives the env's Linker these options.
+func withLinkerOptions(opts ...LinkerOption) envOption {
+	return func(c *envConfig) { c.linkerOpts = append(c.linkerOpts, opts...) }
+}
+
+// withPortalOptions gives the portal these options too.
+func withPortalOptions(opts ...Option) envOption {
+	return func(c *envConfig) { c.portalOpts = append(c.portalOpts, opts...) }
 }
 
 // withTransport sends the webhooks through rt instead of the network.
@@ -85,9 +97,9 @@ func newEnv(t *testing.T, opts ...envOption) *testEnv {
 	e.app = httptest.NewServer(mux)
 	t.Cleanup(e.app.Close)
 	e.base = e.app.URL + mountPrefix
-	e.linker, err = NewLinker(mountPrefix, bytes.Repeat([]byte("k"), MinKeyBytes))
+	e.linker, err = NewLinker(mountPrefix, bytes.Repeat([]byte("k"), MinKeyBytes), cfg.linkerOpts...)
 	require.NoError(t, err)
-	var popts []Option
+	popts := cfg.portalOpts
 	if !cfg.noAuth {
 		popts = append(popts, WithLinker(e.linker), WithAuth(func(r *http.Request) (string, error) {
 			ws, ok := r.Header[wsHeader]

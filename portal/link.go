@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -56,12 +57,21 @@ const (
 // short session. Give the Linker to New with WithLinker. A Linker is safe for concurrent
 // use.
 //
-// Each link signs in once per Linker: the Linker remembers the links used, in memory,
-// until they expire. So a used link that has not expired signs in again after the process
-// restarts, and once in each of several processes behind one address. Keep link
-// lifetimes as short as the way you hand them over allows: minutes for a link the
-// merchant opens from your own admin at once; the hours or days up to MaxLinkTTL only
-// for links sent by mail, and route their sign-ins to one process.
+// Each link signs in once. By default the Linker remembers the links used in memory,
+// until they expire: a used link that has not expired then signs in again after the
+// process restarts, and once in each of several processes behind one address. An
+// application that restarts while links are live, or runs several processes, gives the
+// Linker a memory that outlives the process with WithUsedLinks. The stores of packages
+// storepg (store_postgres: shared by every process on the database) and storebolt
+// (store_bolt: the one process's file) have one:
+//
+//	st, err := storepg.Open(ctx, pool)
+//	links, err := portal.NewLinker("https://shop.example.com/admin/webhooks/", key,
+//		portal.WithUsedLinks(st.UsedLinks()))
+//
+// Keep link lifetimes as short as the way you hand them over allows: minutes for a link
+// the merchant opens from your own admin at once; the hours or days up to MaxLinkTTL for
+// links sent by mail.
 type Linker struct {
 	base       string // the portal's URL, ending in "/"
 	cookiePath string
@@ -70,9 +80,25 @@ type Linker struct {
 	sessionKey []byte
 	sessionTTL time.Duration
 
-	mu      sync.Mutex
-	used    map[string]time.Time // nonce -> when its link expires
-	sweepAt time.Time            // when expired entries of used are next removed
+	shared UsedLinks // nil: seen alone says which links were used
+	seen   usedMemory
+}
+
+// UsedLinks remembers which sign-in links were used, for Linkers in several processes or
+// in a process that restarts (see WithUsedLinks). Implementations must be safe for
+// concurrent use. Packages storepg and storebolt have one in the store: the Store's
+// UsedLinks method.
+type UsedLinks interface {
+	// UseLink records the link with this nonce as used until expires (or later), and
+	// reports whether it was unused before: of any number of calls with one nonce before
+	// expires, from any process, exactly one answers true. The nonce identifies one link:
+	// at most 64 URL-safe characters (base64url), random. It is no secret: without the
+	// rest of the link, which only the Linker's key can sign, it signs in nowhere. A
+	// Linker calls UseLink only for a link whose signature it has checked and which has
+	// not expired, with the sign-in request's context. An error says the answer is not
+	// known: the sign-in is refused, the error logged, and the merchant asked to try
+	// again.
+	UseLink(ctx context.Context, nonce string, expires time.Time) (first bool, err error)
 }
 
 // LinkerOption configures a Linker.
@@ -85,6 +111,17 @@ type LinkerOption func(*Linker)
 // ends, so keep sessions short.
 func WithSessionTTL(d time.Duration) LinkerOption {
 	return func(l *Linker) { l.sessionTTL = d }
+}
+
+// WithUsedLinks makes a link sign in once across every Linker that shares u, whichever
+// process it runs in and however often they restart: give every process's Linker the
+// same key and a u that keeps its records in one place, such as the UsedLinks of a
+// storepg Store. A sign-in then costs a call of u.UseLink; a link the Linker saw used
+// itself is refused without one. The page a link opens (with the button that signs in)
+// still shows for a link used in another process; its button refuses the link. A nil u
+// keeps the default, the Linker's own memory.
+func WithUsedLinks(u UsedLinks) LinkerOption {
+	return func(l *Linker) { l.shared = u }
 }
 
 // NewLinker returns a Linker for the portal mounted at baseURL, the URL (or the absolute
@@ -120,7 +157,7 @@ func NewLinker(baseURL string, key []byte, opts ...LinkerOption) (*Linker, error
 		linkKey:    deriveKey(key, "webhook portal sign-in link v1"),
 		sessionKey: deriveKey(key, "webhook portal session v1"),
 		sessionTTL: DefaultSessionTTL,
-		used:       make(map[string]time.Time),
+		seen:       usedMemory{used: make(map[string]time.Time)},
 	}
 	for _, o := range opts {
 		o(l)
@@ -188,49 +225,90 @@ func (l *Linker) open(key []byte, kind byte, nonceLen int, token string, now tim
 	return workspace, nonce, exp, nil
 }
 
-// check reports whether a link is good, without using it up.
+// check reports whether a link is good, without using it up. It does not ask the shared
+// UsedLinks (that would use the link up), so a link used in another process passes.
 func (l *Linker) check(token string, now time.Time) (workspace string, err error) {
 	ws, nonce, _, err := l.open(l.linkKey, kindLink, nonceBytes, token, now)
 	if err != nil {
 		return "", err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, used := l.used[nonce]; used {
+	if l.seen.has(nonce) {
 		return "", ErrLinkUsed
 	}
 	return ws, nil
 }
 
-// redeem uses a link up and returns its workspace.
-func (l *Linker) redeem(token string, now time.Time) (workspace string, err error) {
+// errUsedUnknown: the shared UsedLinks failed, so whether the link was used is not known.
+var errUsedUnknown = errors.New("portal: cannot tell whether the sign-in link was used")
+
+// redeem uses a link up and returns its workspace. A link that does not check out never
+// reaches the shared UsedLinks.
+func (l *Linker) redeem(ctx context.Context, token string, now time.Time) (workspace string, err error) {
 	ws, nonce, exp, err := l.open(l.linkKey, kindLink, nonceBytes, token, now)
 	if err != nil {
 		return "", err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !now.Before(l.sweepAt) {
-		// A used link that has expired is refused for its expiry: forget it.
-		for n, e := range l.used {
-			if !now.Before(e) {
-				delete(l.used, n)
-			}
+	if l.shared == nil {
+		if !l.seen.use(nonce, exp, now) {
+			return "", ErrLinkUsed
 		}
-		l.sweepAt = now.Add(time.Minute)
+		return ws, nil
 	}
-	if _, used := l.used[nonce]; used {
+	if l.seen.has(nonce) {
 		return "", ErrLinkUsed
 	}
-	l.used[nonce] = exp
+	first, err := l.shared.UseLink(ctx, base64.RawURLEncoding.EncodeToString([]byte(nonce)), exp)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", errUsedUnknown, err)
+	}
+	l.seen.use(nonce, exp, now) // used now, here or elsewhere: the link's page says so
+	if !first {
+		return "", ErrLinkUsed
+	}
 	return ws, nil
 }
 
-// usedLinks is how many used links the Linker remembers.
-func (l *Linker) usedLinks() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.used)
+// usedMemory is the links a Linker saw used, in memory, until they expire.
+type usedMemory struct {
+	mu      sync.Mutex
+	used    map[string]time.Time // nonce -> when its link expires
+	sweepAt time.Time            // when expired entries of used are next removed
+}
+
+// has reports whether the link with nonce was used.
+func (m *usedMemory) has(nonce string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, used := m.used[nonce]
+	return used
+}
+
+// use records the link with nonce, which expires at exp, as used, and reports whether it
+// was unused before.
+func (m *usedMemory) use(nonce string, exp, now time.Time) (first bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !now.Before(m.sweepAt) {
+		// A used link that has expired is refused for its expiry: forget it.
+		for n, e := range m.used {
+			if !now.Before(e) {
+				delete(m.used, n)
+			}
+		}
+		m.sweepAt = now.Add(time.Minute)
+	}
+	if _, used := m.used[nonce]; used {
+		return false
+	}
+	m.used[nonce] = exp
+	return true
+}
+
+// len is how many used links m remembers.
+func (m *usedMemory) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.used)
 }
 
 // sessionOf returns the workspace of the request's session cookie, if it has a good one.
@@ -292,7 +370,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	ws, err := l.redeem(r.PostFormValue("token"), now)
+	ws, err := l.redeem(r.Context(), r.PostFormValue("token"), now)
 	if err != nil {
 		h.linkRefused(w, r, err)
 		return
@@ -301,7 +379,17 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	seeOther(w, r, "")
 }
 
+// linkRefused answers a link that does not sign in, saying why.
 func (h *handler) linkRefused(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errUsedUnknown) {
+		if errors.Is(err, context.Canceled) {
+			return // the browser went away; nobody reads the answer
+		}
+		h.cfg.logger.Error("portal: sign-in link not checked", "err", err)
+		h.message(w, r, session{}, http.StatusServiceUnavailable, "Sign-in failed",
+			"The sign-in could not be completed just now. Try the link again in a moment.", "")
+		return
+	}
 	text := "This sign-in link is not valid. Ask for a new one."
 	switch {
 	case errors.Is(err, ErrLinkExpired):

@@ -2,11 +2,15 @@ package portal
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,39 +79,39 @@ func TestLinkIsSingleUse(t *testing.T) {
 	ws, err := l.check(token, now)
 	require.NoError(t, err)
 	assert.Equal(t, "shop_42", ws)
-	ws, err = l.redeem(token, now)
+	ws, err = l.redeem(t.Context(), token, now)
 	require.NoError(t, err)
 	assert.Equal(t, "shop_42", ws)
-	_, err = l.redeem(token, now)
+	_, err = l.redeem(t.Context(), token, now)
 	assert.ErrorIs(t, err, ErrLinkUsed)
 	_, err = l.check(token, now)
 	assert.ErrorIs(t, err, ErrLinkUsed)
 
 	fresh, err := l.Link("shop_42", 10*time.Minute)
 	require.NoError(t, err)
-	_, err = l.redeem(tokenOf(t, fresh), now.Add(11*time.Minute))
+	_, err = l.redeem(t.Context(), tokenOf(t, fresh), now.Add(11*time.Minute))
 	assert.ErrorIs(t, err, ErrLinkExpired)
 
 	other, err := NewLinker("/portal/", bytes.Repeat([]byte("x"), MinKeyBytes))
 	require.NoError(t, err)
 	forged, err := other.Link("shop_42", time.Minute)
 	require.NoError(t, err)
-	_, err = l.redeem(tokenOf(t, forged), now)
+	_, err = l.redeem(t.Context(), tokenOf(t, forged), now)
 	assert.ErrorIs(t, err, ErrLinkInvalid, "signed with another key")
 
 	raw := []byte(tokenOf(t, fresh))
 	raw[len(raw)/2] ^= 1
-	_, err = l.redeem(string(raw), now)
+	_, err = l.redeem(t.Context(), string(raw), now)
 	assert.ErrorIs(t, err, ErrLinkInvalid, "tampered")
 	for _, bad := range []string{"", "!!!", "AAAA"} {
-		_, err = l.redeem(bad, now)
+		_, err = l.redeem(t.Context(), bad, now)
 		assert.ErrorIs(t, err, ErrLinkInvalid, "%q", bad)
 	}
 
 	// A session cookie is not a link, and a link is not a session.
 	req := httptest.NewRequest("GET", "/portal/", nil)
 	c := l.sessionCookie(req, "shop_42", now, false)
-	_, err = l.redeem(c.Value, now)
+	_, err = l.redeem(t.Context(), c.Value, now)
 	assert.ErrorIs(t, err, ErrLinkInvalid)
 	req.AddCookie(&http.Cookie{Name: cookieName, Value: tokenOf(t, fresh)})
 	_, ok := l.sessionOf(req, now)
@@ -123,16 +127,16 @@ func TestUsedLinksAreForgotten(t *testing.T) {
 	for range 50 {
 		link, err := l.Link("shop", time.Minute)
 		require.NoError(t, err)
-		_, err = l.redeem(tokenOf(t, link), now)
+		_, err = l.redeem(t.Context(), tokenOf(t, link), now)
 		require.NoError(t, err)
 	}
-	assert.Equal(t, 50, l.usedLinks())
+	assert.Equal(t, 50, l.seen.len())
 	long, err := l.Link("shop", time.Hour)
 	require.NoError(t, err)
-	_, err = l.redeem(tokenOf(t, long), now.Add(2*time.Minute))
+	_, err = l.redeem(t.Context(), tokenOf(t, long), now.Add(2*time.Minute))
 	require.NoError(t, err)
-	assert.Equal(t, 1, l.usedLinks(), "the expired ones were swept")
-	_, err = l.redeem(tokenOf(t, long), now.Add(3*time.Minute))
+	assert.Equal(t, 1, l.seen.len(), "the expired ones were swept")
+	_, err = l.redeem(t.Context(), tokenOf(t, long), now.Add(3*time.Minute))
 	assert.ErrorIs(t, err, ErrLinkUsed, "the live one is remembered")
 }
 
@@ -220,4 +224,199 @@ func TestLinkRefusalsSayWhy(t *testing.T) {
 	r := e.get("-", expired)
 	assert.Equal(t, http.StatusUnauthorized, r.Status)
 	assert.Contains(t, r.Body, "expired")
+}
+
+// fakeUsedLinks is a UsedLinks that Linkers share, as processes share a database.
+type fakeUsedLinks struct {
+	mu    sync.Mutex
+	used  map[string]time.Time
+	calls []string // the nonces asked about, in order
+	err   error    // answered, when set, instead of an answer
+}
+
+func newFakeUsedLinks() *fakeUsedLinks { return &fakeUsedLinks{used: make(map[string]time.Time)} }
+
+func (f *fakeUsedLinks) UseLink(_ context.Context, nonce string, expires time.Time) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, nonce)
+	if f.err != nil {
+		return false, f.err
+	}
+	if _, used := f.used[nonce]; used {
+		return false, nil
+	}
+	f.used[nonce] = expires
+	return true, nil
+}
+
+func (f *fakeUsedLinks) asked() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeUsedLinks) failWith(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+// TestUsedLinksSharedBetweenLinkers: two Linkers with one key and one UsedLinks (two
+// processes, or one before and after a restart) let a link sign in once between them.
+func TestUsedLinksSharedBetweenLinkers(t *testing.T) {
+	shared := newFakeUsedLinks()
+	a, err := NewLinker("/portal/", testKey, WithUsedLinks(shared))
+	require.NoError(t, err)
+	b, err := NewLinker("/portal/", testKey, WithUsedLinks(shared))
+	require.NoError(t, err)
+	link, err := a.Link("shop_42", 10*time.Minute)
+	require.NoError(t, err)
+	token := tokenOf(t, link)
+	now := time.Now()
+
+	ws, err := a.redeem(t.Context(), token, now)
+	require.NoError(t, err)
+	assert.Equal(t, "shop_42", ws)
+	require.Len(t, shared.asked(), 1)
+	nonce := shared.asked()[0]
+	assert.Regexp(t, `^[A-Za-z0-9_-]{22}$`, nonce, "printable, and short")
+	assert.WithinDuration(t, now.Add(10*time.Minute), shared.used[nonce], time.Second, "remembered until the link expires")
+
+	ws, err = b.check(token, now)
+	require.NoError(t, err, "b's page cannot tell without using the link up")
+	assert.Equal(t, "shop_42", ws)
+	_, err = b.redeem(t.Context(), token, now)
+	require.ErrorIs(t, err, ErrLinkUsed, "the replay in the other process")
+	assert.Equal(t, []string{nonce, nonce}, shared.asked())
+	_, err = b.check(token, now)
+	assert.ErrorIs(t, err, ErrLinkUsed, "b knows now")
+
+	_, err = a.redeem(t.Context(), token, now)
+	require.ErrorIs(t, err, ErrLinkUsed)
+	_, err = b.redeem(t.Context(), token, now)
+	require.ErrorIs(t, err, ErrLinkUsed)
+	assert.Len(t, shared.asked(), 2, "a Linker that saw the link used does not ask again")
+
+	other, err := a.Link("shop_42", 10*time.Minute)
+	require.NoError(t, err)
+	_, err = b.redeem(t.Context(), tokenOf(t, other), now)
+	require.NoError(t, err, "another link signs in")
+}
+
+// TestUsedLinksNotAskedForBadLinks: a link that is forged, damaged, expired or a session
+// is refused for that before the UsedLinks is asked, so it never reaches the store.
+func TestUsedLinksNotAskedForBadLinks(t *testing.T) {
+	shared := newFakeUsedLinks()
+	l, err := NewLinker("/portal/", testKey, WithUsedLinks(shared))
+	require.NoError(t, err)
+	now := time.Now()
+	fresh, err := l.Link("shop_42", time.Minute)
+	require.NoError(t, err)
+	other, err := NewLinker("/portal/", bytes.Repeat([]byte("x"), MinKeyBytes))
+	require.NoError(t, err)
+	forged, err := other.Link("shop_42", time.Minute)
+	require.NoError(t, err)
+	tampered := []byte(tokenOf(t, fresh))
+	tampered[len(tampered)/2] ^= 1
+	session := l.sessionCookie(httptest.NewRequest("GET", "/portal/", nil), "shop_42", now, false).Value
+
+	for name, tc := range map[string]struct {
+		token string
+		now   time.Time
+		want  error
+	}{
+		"expired":  {tokenOf(t, fresh), now.Add(2 * time.Minute), ErrLinkExpired},
+		"forged":   {tokenOf(t, forged), now, ErrLinkInvalid},
+		"tampered": {string(tampered), now, ErrLinkInvalid},
+		"garbage":  {"!!!", now, ErrLinkInvalid},
+		"session":  {session, now, ErrLinkInvalid},
+	} {
+		_, err := l.redeem(t.Context(), tc.token, tc.now)
+		assert.ErrorIs(t, err, tc.want, name)
+	}
+	assert.Empty(t, shared.asked())
+}
+
+// TestUsedLinksErrorRefuses: when the UsedLinks fails, the link does not sign in, is not
+// taken for used, and signs in once the UsedLinks works again.
+func TestUsedLinksErrorRefuses(t *testing.T) {
+	shared := newFakeUsedLinks()
+	l, err := NewLinker("/portal/", testKey, WithUsedLinks(shared))
+	require.NoError(t, err)
+	link, err := l.Link("shop_42", time.Minute)
+	require.NoError(t, err)
+	now := time.Now()
+	down := errors.New("connection refused")
+	shared.failWith(down)
+	_, err = l.redeem(t.Context(), tokenOf(t, link), now)
+	require.ErrorIs(t, err, down)
+	require.ErrorIs(t, err, errUsedUnknown)
+	assert.NotErrorIs(t, err, ErrLinkUsed)
+	_, err = l.check(tokenOf(t, link), now)
+	require.NoError(t, err, "not taken for used")
+
+	shared.failWith(nil)
+	ws, err := l.redeem(t.Context(), tokenOf(t, link), now)
+	require.NoError(t, err)
+	assert.Equal(t, "shop_42", ws)
+}
+
+// syncBuffer is a log destination that the portal's handlers and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestUsedLinksThroughTheHandler: two portals (two processes) whose Linkers share a
+// UsedLinks: a link signs in at one, its replay at the other is refused with the "used
+// already" page, and a failing UsedLinks answers "try again" without a session or the
+// error's text.
+func TestUsedLinksThroughTheHandler(t *testing.T) {
+	shared := newFakeUsedLinks()
+	var logs syncBuffer
+	one := newEnv(t, withLinkerOptions(WithUsedLinks(shared)))
+	two := newEnv(t, withLinkerOptions(WithUsedLinks(shared)),
+		withPortalOptions(WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))))
+	link, err := one.linker.Link("shop_42", time.Minute)
+	require.NoError(t, err)
+	token := tokenOf(t, link)
+
+	r := one.post("-", "login", url.Values{"token": {token}})
+	require.Equal(t, http.StatusSeeOther, r.Status, r.Body)
+	assert.NotEmpty(t, r.Header.Get("Set-Cookie"))
+
+	page := two.get("-", "login?token="+url.QueryEscape(token))
+	assert.Equal(t, http.StatusOK, page.Status, "the other process's page cannot tell")
+	again := two.post("-", "login", url.Values{"token": {token}})
+	assert.Equal(t, http.StatusUnauthorized, again.Status)
+	assert.Contains(t, again.Body, "used already")
+	assert.Empty(t, again.Header.Get("Set-Cookie"))
+	assert.Equal(t, http.StatusUnauthorized, two.get("-", "login?token="+url.QueryEscape(token)).Status, "now it can")
+
+	fresh, err := one.linker.Link("shop_42", time.Minute)
+	require.NoError(t, err)
+	shared.failWith(errors.New("database password=hunter2 unreachable"))
+	failed := two.post("-", "login", url.Values{"token": {tokenOf(t, fresh)}})
+	assert.Equal(t, http.StatusServiceUnavailable, failed.Status)
+	assert.Contains(t, failed.Body, "Try the link again")
+	assert.NotContains(t, failed.Body, "hunter2")
+	assert.Empty(t, failed.Header.Get("Set-Cookie"), "no session")
+	assert.Contains(t, logs.String(), "hunter2", "the error is logged")
+
+	shared.failWith(nil)
+	ok := two.post("-", "login", url.Values{"token": {tokenOf(t, fresh)}})
+	assert.Equal(t, http.StatusSeeOther, ok.Status, "the link was not used up")
 }

@@ -17,6 +17,12 @@
 // ErrLocked. Deliveries that were in flight when the owner died are due again at once when
 // the file is opened next: delivery is at least once.
 //
+// Sign-in links: an application that hands out the sign-in links of package portal lets a
+// link sign in once even across restarts by remembering the used links in the file:
+//
+//	links, err := portal.NewLinker("https://shop.example.com/admin/webhooks/", key,
+//		portal.WithUsedLinks(st.UsedLinks()))
+//
 // Every query is served by an index: one workspace's subscriptions, deliveries and figures
 // cost the same however many other workspaces the file holds, a page of the delivery log
 // costs the same whatever the query leaves out, and ClaimDue skips a subscription at its
@@ -39,6 +45,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -86,6 +93,9 @@ type Store struct {
 	// recorded, when set (by tests), runs after an attempt's record has committed and
 	// before its lease is cleared.
 	recorded func(deliveryID string)
+	// linksSweptAt is when a UseLink last deleted the keys of expired links (UnixNano), or
+	// 0.
+	linksSweptAt atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error

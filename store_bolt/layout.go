@@ -45,6 +45,8 @@ import (
 //	counts        subID -> pending, held                     (big-endian int64s)
 //	fin_counts    subID -> finished                          (one big-endian int64; deleted subscriptions too)
 //	figures       subID -> store.Figures JSON
+//	used_links    the portal's used sign-in links: made at the first UseLink, so not in
+//	              every file of format 3 (see bUsedLinks)
 //
 // The default workspace has no keys in log_ws, log_ws_state and ws_figures: no query
 // selects it alone (an empty workspace selects every one: log, log_state and the overall

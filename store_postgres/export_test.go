@@ -35,3 +35,12 @@ func HeldAt(s *Store) time.Time {
 // SetHeldAt sets when s's last claim found every due head held, as a clock that later
 // stepped back would show it.
 func SetHeldAt(s *Store, at time.Time) { s.heldAt.Store(at.UnixNano()) }
+
+// SweepLinks deletes the rows of links that expired well before now, as a UseLink does
+// from time to time, and answers how many.
+func SweepLinks(ctx context.Context, s *Store, now time.Time) (int, error) {
+	return s.sweepLinks(ctx, now)
+}
+
+// UsedLinkGrace is usedLinkGrace.
+const UsedLinkGrace = usedLinkGrace

@@ -59,7 +59,7 @@ func TestMigrate(t *testing.T) {
 		require.NoError(t, st.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}}))
 		s := pgx.Identifier{st.Schema()}.Sanitize()
 		_, err := pool.Exec(ctx, `DELETE FROM `+s+`.heads; ALTER TABLE `+s+`.heads DROP COLUMN version, DROP COLUMN rate_tokens, DROP COLUMN rate_at;
-			DELETE FROM `+s+`.migrations WHERE version >= 3`)
+			DROP TABLE `+s+`.used_links; DELETE FROM `+s+`.migrations WHERE version >= 3`)
 		require.NoError(t, err)
 		require.NoError(t, storepg.Migrate(ctx, pool, st.Schema()))
 		up, err := storepg.Open(ctx, pool, storepg.WithSchema(st.Schema()), storepg.SkipMigrations())
@@ -80,7 +80,7 @@ func TestMigrate(t *testing.T) {
 		require.NoError(t, st.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{"*"}, RateLimit: 1}))
 		s := pgx.Identifier{st.Schema()}.Sanitize()
 		_, err := pool.Exec(ctx, `ALTER TABLE `+s+`.heads DROP COLUMN rate_tokens, DROP COLUMN rate_at;
-			DELETE FROM `+s+`.migrations WHERE version = 4`)
+			DROP TABLE `+s+`.used_links; DELETE FROM `+s+`.migrations WHERE version >= 4`)
 		require.NoError(t, err)
 		_, err = storepg.Open(ctx, pool, storepg.WithSchema(st.Schema()), storepg.SkipMigrations())
 		require.ErrorIs(t, err, storepg.ErrSchema, "version 3 is too old")
@@ -101,6 +101,27 @@ func TestMigrate(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, cs, 1, "a full bucket holds one request")
 		assert.WithinDuration(t, now.Add(time.Second), next, time.Microsecond, "the next one a second later")
+	})
+
+	t.Run("UpgradeFromVersion4", func(t *testing.T) {
+		// A schema as version 4 left it: no table of used sign-in links.
+		st := openStore(t, pool)
+		s := pgx.Identifier{st.Schema()}.Sanitize()
+		_, err := pool.Exec(ctx, `DROP TABLE `+s+`.used_links; DELETE FROM `+s+`.migrations WHERE version >= 5`)
+		require.NoError(t, err)
+		_, err = storepg.Open(ctx, pool, storepg.WithSchema(st.Schema()), storepg.SkipMigrations())
+		require.ErrorIs(t, err, storepg.ErrSchema, "version 4 is too old")
+		require.NoError(t, storepg.Migrate(ctx, pool, st.Schema()))
+		up, err := storepg.Open(ctx, pool, storepg.WithSchema(st.Schema()), storepg.SkipMigrations())
+		require.NoError(t, err)
+		defer up.Close()
+		exp := time.Now().Add(time.Hour)
+		first, err := up.UsedLinks().UseLink(ctx, "nonce-1", exp)
+		require.NoError(t, err)
+		assert.True(t, first)
+		first, err = st.UsedLinks().UseLink(ctx, "nonce-1", exp)
+		require.NoError(t, err)
+		assert.False(t, first, "the table is shared")
 	})
 
 	t.Run("SchemasApart", func(t *testing.T) {

@@ -39,6 +39,14 @@
 // LISTEN/NOTIFY (see Wake); a dispatcher also looks every few seconds in case a
 // notification was lost.
 //
+// Sign-in links: a platform that hands out the sign-in links of package portal lets a
+// link sign in once across its instances, and across deploys, by remembering the used
+// links in the store's schema. In every instance, with the same key:
+//
+//	links, err := portal.NewLinker("https://shop.example.com/admin/webhooks/", key,
+//		portal.WithUsedLinks(st.UsedLinks()))
+//	h := portal.New(d, portal.WithLinker(links))
+//
 // Tables: the store keeps its tables, and a migrations table recording their version, in
 // one schema (WithSchema); the SQL is in this package's migrations directory. Every name
 // it uses is in that schema, so stores on different schemas of one database share nothing.
@@ -113,6 +121,9 @@ type Store struct {
 	// heldAt is when the last claim came back empty because other claims held every due
 	// queue head (UnixNano), or 0 (see heldBackoff).
 	heldAt atomic.Int64
+	// linksSweptAt is when a UseLink last deleted the rows of expired links (UnixNano),
+	// or 0.
+	linksSweptAt atomic.Int64
 }
 
 var (
