@@ -91,8 +91,10 @@ func (c *checker) run() error {
 	if c.hwm < 2 {
 		return corrupt("the meta page says the file has %d pages", c.hwm)
 	}
-	if need := int64(c.hwm) * int64(c.pageSize); c.size < need {
-		return corrupt("the file is %d bytes, its meta page says %d: it was truncated", c.size, need)
+	// Compared in pages, so that a page count of any size cannot overflow into a
+	// negative byte count that passes, and then sizes the bitmap below.
+	if pages := uint64(c.size) / uint64(c.pageSize); c.hwm > pages {
+		return corrupt("the file has %d pages, its meta page says %d: it was truncated", pages, c.hwm)
 	}
 	c.seen = make(bitmap, (c.hwm+63)/64)
 	c.seen.add(0)

@@ -2,8 +2,10 @@ package storebolt
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -164,6 +166,17 @@ func TestDamagedFiles(t *testing.T) {
 			variants = append(variants, variant{fmt.Sprintf("page %d %s", id, fill), b})
 		}
 	}
+	// Both meta pages saying the file has 2^51 pages, with right checksums: crafted, not
+	// torn. The page count must not size anything before it is checked.
+	crafted := slices.Clone(orig)
+	for i := range 2 {
+		m := crafted[i*4096+16:] // after the page header
+		binary.NativeEndian.PutUint64(m[40:], 1<<51)
+		h := fnv.New64a()
+		h.Write(m[:56])
+		binary.NativeEndian.PutUint64(m[56:], h.Sum64())
+	}
+	variants = append(variants, variant{"meta page count 2^51", crafted})
 
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
