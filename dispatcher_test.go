@@ -715,6 +715,8 @@ func TestNewOptionsZeroMeansDefault(t *testing.T) {
 		{"WithWorkers(-1)", webhook.WithWorkers(-1), "workers"},
 		{"WithMaxInFlight(0)", webhook.WithMaxInFlight(0), ""},
 		{"WithMaxInFlight(-1)", webhook.WithMaxInFlight(-1), "maxInFlight"},
+		{"WithInFlightCap(0)", webhook.WithInFlightCap(0), ""},
+		{"WithInFlightCap(-1)", webhook.WithInFlightCap(-1), "inFlightCap"},
 		{"WithMaxTimeout(0)", webhook.WithMaxTimeout(0), ""},
 		{"WithMaxTimeout(-1s)", webhook.WithMaxTimeout(-time.Second), "maxTimeout"},
 		{"WithMaxTimeout(1µs)", webhook.WithMaxTimeout(time.Microsecond), "maxTimeout"},

@@ -3,6 +3,7 @@ package webhook
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -38,6 +39,9 @@ const (
 	DefaultMaxInFlight = 4
 	// DefaultMaxTimeout caps the Timeout a subscription may set for itself.
 	DefaultMaxTimeout = 30 * time.Second
+	// DefaultInFlightCap caps the MaxInFlight a subscription may set for itself (or
+	// WithMaxInFlight's default, if that is higher).
+	DefaultInFlightCap = 32
 	// DefaultBreakerThreshold is the number of consecutive failed attempts to a
 	// subscription after which the circuit breaker opens.
 	DefaultBreakerThreshold = 20
@@ -52,6 +56,14 @@ const (
 // for subscriptions that do not set MaxInFlight themselves (DefaultMaxInFlight); 0 means
 // DefaultMaxInFlight, and New refuses n < 0.
 func WithMaxInFlight(n int) Option { return func(cfg *config) { cfg.maxInFlight = n } }
+
+// WithInFlightCap caps the MaxInFlight a subscription may set (DefaultInFlightCap, or
+// WithMaxInFlight's default when that is higher): Subscribe refuses a higher one, and a
+// subscription stored with one is held to the cap. A merchant who may set MaxInFlight
+// through the REST API could otherwise give a hanging endpoint as many attempts as the
+// dispatcher has room for. 0 means the default; New refuses n < 0 and a cap below
+// WithMaxInFlight's default.
+func WithInFlightCap(n int) Option { return func(cfg *config) { cfg.inFlightCap = n } }
 
 // WithMaxTimeout caps the Timeout a subscription may set (DefaultMaxTimeout): Subscribe
 // refuses a longer one. 0 means DefaultMaxTimeout; New refuses a negative d or one under
@@ -110,6 +122,12 @@ func (cfg *config) fillFairness() error {
 	if cfg.maxInFlight < 1 {
 		return &ValidationError{Field: "maxInFlight", Value: strconv.Itoa(cfg.maxInFlight), Reason: "must be at least 1"}
 	}
+	if cfg.inFlightCap == 0 {
+		cfg.inFlightCap = max(DefaultInFlightCap, cfg.maxInFlight)
+	}
+	if cfg.inFlightCap < cfg.maxInFlight {
+		return &ValidationError{Field: "inFlightCap", Value: strconv.Itoa(cfg.inFlightCap), Reason: fmt.Sprintf("must be at least the default MaxInFlight (%d)", cfg.maxInFlight)}
+	}
 	if cfg.maxTimeout == 0 {
 		cfg.maxTimeout = DefaultMaxTimeout
 	}
@@ -144,7 +162,8 @@ func (cfg *config) fillFairness() error {
 type fairness struct {
 	threshold  int64
 	probeEvery time.Duration
-	maxFlight  int
+	maxFlight  int // a subscription's MaxInFlight when it sets none
+	flightCap  int // the most any subscription may have in flight
 
 	mu   sync.Mutex
 	subs map[string]*subState
@@ -168,6 +187,7 @@ func newFairness(cfg config) *fairness {
 		threshold:  int64(cfg.breakerThreshold),
 		probeEvery: cfg.probeEvery,
 		maxFlight:  cfg.maxInFlight,
+		flightCap:  cfg.inFlightCap,
 		subs:       make(map[string]*subState),
 	}
 }
@@ -197,7 +217,7 @@ func (f *fairness) later(t time.Time) {
 // quota is the store.ClaimRequest Quota: how many more of sub's deliveries may be claimed
 // now, given inFlight of them in flight.
 func (f *fairness) quota(sub *store.Subscription, inFlight int) int {
-	limit := cmp.Or(sub.MaxInFlight, f.maxFlight)
+	limit := min(cmp.Or(sub.MaxInFlight, f.maxFlight), f.flightCap)
 	var now time.Time // read only for an open breaker or a rate limit: a claim is frequent
 	f.mu.Lock()
 	defer f.mu.Unlock()

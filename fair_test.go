@@ -159,6 +159,51 @@ func TestWithMaxInFlightDefault(t *testing.T) {
 	require.ErrorAs(t, err, &ve)
 }
 
+// TestInFlightCap: a subscription may not ask for more attempts in flight than the cap,
+// and one stored with more (before the cap, or by another dispatcher) is held to it.
+func TestInFlightCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHostRouter()
+		h.route("greedy.example.com", sleepy(time.Second))
+		st := newMemory()
+		wide, err := webhook.New(st, webhook.WithHTTPClient(&http.Client{Transport: h}), webhook.WithInFlightCap(50))
+		require.NoError(t, err)
+		subscribeHost(t, wide, "greedy.example.com", func(s *webhook.Subscription) { s.MaxInFlight = 50 })
+		require.NoError(t, wide.Close(context.Background()))
+
+		d, err := webhook.New(st, webhook.WithHTTPClient(&http.Client{Transport: h}), webhook.WithWorkers(64))
+		require.NoError(t, err)
+		defer d.Close(context.Background())
+		_, err = d.Subscribe(context.Background(), webhook.Subscription{URL: "https://more.example.com/in", Events: []string{"order.*"}, MaxInFlight: webhook.DefaultInFlightCap + 1})
+		var ve *webhook.ValidationError
+		require.ErrorAs(t, err, &ve)
+		assert.Equal(t, "MaxInFlight", ve.Field)
+
+		emitN(t, d, 100)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		assert.Len(t, h.times("greedy.example.com"), 100)
+		assert.Equal(t, webhook.DefaultInFlightCap, h.max("greedy.example.com"), "the stored 50, held to the cap")
+	})
+	for _, tc := range []struct {
+		name string
+		opts []webhook.Option
+	}{
+		{"negative", []webhook.Option{webhook.WithInFlightCap(-1)}},
+		{"below the default MaxInFlight", []webhook.Option{webhook.WithMaxInFlight(8), webhook.WithInFlightCap(4)}},
+	} {
+		_, err := webhook.New(newMemory(), tc.opts...)
+		var ve *webhook.ValidationError
+		require.ErrorAs(t, err, &ve, tc.name)
+		assert.Equal(t, "inFlightCap", ve.Field, tc.name)
+	}
+	d, err := webhook.New(newMemory(), webhook.WithMaxInFlight(64))
+	require.NoError(t, err, "the cap rises to a higher default")
+	_, err = d.Subscribe(context.Background(), webhook.Subscription{URL: "https://a.example.com/in", Events: []string{"order.*"}, MaxInFlight: 64})
+	require.NoError(t, err)
+	require.NoError(t, d.Close(context.Background()))
+}
+
 // TestHangingEndpointDelaysNoOne is the scenario of a merchant whose server hangs: one of
 // five subscriptions never answers (each attempt times out after 5 s) while 50 events a
 // second are emitted for 20 s. The healthy four get every event the moment it is emitted.

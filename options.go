@@ -28,6 +28,7 @@ type config struct {
 
 	maxInFlight      int
 	maxTimeout       time.Duration
+	inFlightCap      int
 	breakerThreshold int
 	probeEvery       time.Duration
 	breakerSet       bool

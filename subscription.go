@@ -81,8 +81,8 @@ func (d *Dispatcher) validate(sub Subscription) error {
 	if err := validateMetadata(sub.Metadata); err != nil {
 		return err
 	}
-	if sub.MaxInFlight < 0 {
-		return &ValidationError{Field: "MaxInFlight", Value: fmt.Sprint(sub.MaxInFlight), Reason: "must not be negative"}
+	if sub.MaxInFlight < 0 || sub.MaxInFlight > d.cfg.inFlightCap {
+		return &ValidationError{Field: "MaxInFlight", Value: fmt.Sprint(sub.MaxInFlight), Reason: fmt.Sprintf("must be between 1 and %d, or 0 for the default", d.cfg.inFlightCap)}
 	}
 	if sub.RateLimit != 0 && !(sub.RateLimit >= 1/MinRateLimitPeriod.Seconds() && sub.RateLimit <= 1e6) {
 		return &ValidationError{Field: "RateLimit", Value: fmt.Sprint(sub.RateLimit), Reason: "must be between one request a day (1/86400) and 1e6 requests per second, or 0 for no limit"}

@@ -126,7 +126,7 @@ type Subscription struct {
 	// returned as given; SubscriptionFilter.Metadata selects by exact key and value.
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// MaxInFlight caps the attempts in flight to this subscription at once; 0 means the
-	// dispatcher's default.
+	// dispatcher's default. The dispatcher refuses one above its own cap (32 by default).
 	MaxInFlight int `json:"max_in_flight,omitempty"`
 	// RateLimit caps the requests per second sent to this subscription; 0 means no cap.
 	// Up to one second's worth (at least one request) may be sent at once after a quiet
