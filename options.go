@@ -50,7 +50,9 @@ const DefaultUserAgent = "shophooks-webhook/1 (+https://github.com/shophooks/web
 // says, and unless AllowPrivateNetworks is given the destination guard is put in front of
 // c's transport (an *http.Transport is cloned with a guarded dialer; any other
 // RoundTripper is wrapped, and refuses literal internal addresses only: build such
-// transports on SafeDialer to keep the full guard). Attempts are bounded by the retry
+// transports on SafeDialer, with no proxy, to keep the full guard; a proxy, such as
+// http.ProxyFromEnvironment's, resolves names on its own side, where no guard looks at
+// the address). Attempts are bounded by the retry
 // policy's Timeout through their context; c.Timeout, if set, applies as well.
 func WithHTTPClient(c *http.Client) Option { return func(cfg *config) { cfg.client = c } }
 
