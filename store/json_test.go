@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"math"
 	"reflect"
 	"regexp"
@@ -211,4 +214,34 @@ func TestJSONReadsNanosecondRecords(t *testing.T) {
 	// The new names win when a record has both.
 	require.NoError(t, json.Unmarshal([]byte(`{"duration":1,"duration_ms":7}`), &a))
 	assert.Equal(t, 7*time.Millisecond, a.Duration)
+}
+
+// TestSubscriptionPrintsNoCredentials: a subscription formatted with fmt or logged with
+// log/slog, as an application might by mistake, shows neither secret nor header value;
+// its JSON, which stores keep, still has them.
+func TestSubscriptionPrintsNoCredentials(t *testing.T) {
+	sub := Subscription{ID: "sub_1", Workspace: "shop_1", URL: "https://example.com/hooks",
+		Secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=", PreviousSecret: "whsec_b2xkLW9sZC1vbGQtb2xk",
+		Headers: map[string]string{"Authorization": "Bearer tok_live_123"}}
+	var logged bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewTextHandler(&logged, nil), slog.NewJSONHandler(&logged, nil)} {
+		slog.New(h).Info("subscribed", "sub", sub, "ptr", &sub)
+	}
+	// A slice is formatted element by element as text; as JSON it is the subscriptions'
+	// JSON, which has their credentials (see MarshalJSON).
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("subscribed", "list", []Subscription{sub})
+	for _, out := range []string{
+		fmt.Sprint(sub), fmt.Sprintf("%v %+v %#v %s", sub, sub, sub, sub), fmt.Sprintf("%v", &sub),
+		fmt.Sprint([]Subscription{sub}), logged.String(),
+	} {
+		assert.NotContains(t, out, "c2VjcmV0")
+		assert.NotContains(t, out, "b2xkLW9s")
+		assert.NotContains(t, out, "tok_live_123")
+		assert.Contains(t, out, "sub_1")
+		assert.Contains(t, out, "Authorization", "header names stay")
+	}
+	b, err := json.Marshal(sub)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), sub.Secret)
+	assert.Contains(t, string(b), "tok_live_123")
 }

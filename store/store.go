@@ -39,6 +39,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -202,6 +203,28 @@ func (s Subscription) Redacted() Subscription {
 		s.Headers[k] = ""
 	}
 	return s
+}
+
+// String formats the subscription as %v and %+v print a struct, without its credentials
+// (see Redacted): a subscription printed or logged by mistake shows no secret and no
+// header value.
+func (s Subscription) String() string {
+	type plain Subscription // without this method
+	return fmt.Sprintf("%+v", plain(s.Redacted()))
+}
+
+// GoString is String for %#v.
+func (s Subscription) GoString() string {
+	type plain Subscription
+	return fmt.Sprintf("store.Subscription%+v", plain(s.Redacted()))
+}
+
+// LogValue is the subscription as log/slog records it: without its credentials. (slog's
+// JSON handler writes a slice of subscriptions as their JSON, credentials included: log
+// Redacted copies.)
+func (s Subscription) LogValue() slog.Value {
+	type plain Subscription
+	return slog.AnyValue(plain(s.Redacted()))
 }
 
 // Secrets returns the secrets that sign a request sent at now: the current secret, then the
