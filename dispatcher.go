@@ -302,6 +302,7 @@ func (d *Dispatcher) attempt(to *attemptTimeout, lt *laneTimer, c *store.Claim) 
 	lt.lane.Store(0)
 	d.attempts.Add(1) // the timer's function, so that Close waits for it too
 	lt.t.Reset(slowAfter)
+	defer d.fair.finished(c.Subscription.Workspace)
 	d.deliver(to, c)
 	if lt.t.Stop() {
 		d.attempts.Done() // its function will not run
@@ -415,6 +416,7 @@ func (d *Dispatcher) claimNext(buf []store.Claim) []store.Claim {
 func (d *Dispatcher) claim(ctx context.Context, dst []store.Claim, limit int) ([]store.Claim, time.Time, error) {
 	d.claimMu.Lock()
 	defer d.claimMu.Unlock()
+	d.fair.beginClaim()
 	now := time.Now()
 	req := store.ClaimRequest{Now: now, Limit: limit, LeaseUntil: now.Add(d.leaseFor()), Quota: d.quota}
 	var (

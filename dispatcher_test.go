@@ -716,6 +716,8 @@ func TestNewOptionsZeroMeansDefault(t *testing.T) {
 		{"WithMaxInFlight(0)", webhook.WithMaxInFlight(0), ""},
 		{"WithMaxInFlight(-1)", webhook.WithMaxInFlight(-1), "maxInFlight"},
 		{"WithInFlightCap(0)", webhook.WithInFlightCap(0), ""},
+		{"WithWorkspaceInFlight(0)", webhook.WithWorkspaceInFlight(0), ""},
+		{"WithWorkspaceInFlight(-1)", webhook.WithWorkspaceInFlight(-1), "workspaceInFlight"},
 		{"WithInFlightCap(-1)", webhook.WithInFlightCap(-1), "inFlightCap"},
 		{"WithMaxTimeout(0)", webhook.WithMaxTimeout(0), ""},
 		{"WithMaxTimeout(-1s)", webhook.WithMaxTimeout(-time.Second), "maxTimeout"},

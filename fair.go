@@ -23,6 +23,9 @@ import (
 //   - at most RateLimit requests per second per subscription (a token bucket of this
 //     dispatcher's; a store shared by several dispatchers may keep one more for all of
 //     them, as the PostgreSQL store does, so the cap holds across dispatchers);
+//   - at most WithWorkspaceInFlight's cap of attempts to one named workspace's
+//     subscriptions in flight from this dispatcher, so that a merchant with many hanging
+//     endpoints cannot take every worker and slow-lane place from the others;
 //   - a circuit breaker: after BreakerThreshold consecutive failed attempts, one probe at
 //     a time, at most one per BreakerProbeInterval, until an attempt succeeds. Deliveries
 //     that wait behind the breaker use up no attempts.
@@ -64,6 +67,18 @@ func WithMaxInFlight(n int) Option { return func(cfg *config) { cfg.maxInFlight 
 // dispatcher has room for. 0 means the default; New refuses n < 0 and a cap below
 // WithMaxInFlight's default.
 func WithInFlightCap(n int) Option { return func(cfg *config) { cfg.inFlightCap = n } }
+
+// WithWorkspaceInFlight caps the attempts this dispatcher has in flight at once to the
+// subscriptions of one named workspace, all together. By default a workspace may hold a
+// quarter of the dispatcher's room for attempts (its workers and the places of its slow
+// lane for attempts waiting on slow endpoints): with WithWorkers' default of 32, 136. One
+// merchant with many hanging endpoints then leaves at least three quarters of that room
+// to the others; the price is that within a merchant's own workspace, enough hanging
+// endpoints (34 at the default MaxInFlight of 4) make its other endpoints wait. The
+// default workspace, the application's own rather than a merchant's, is not capped. The
+// cap is this dispatcher's: instances sharing a store each apply it. 0 means the default;
+// New refuses n < 0.
+func WithWorkspaceInFlight(n int) Option { return func(cfg *config) { cfg.wsInFlight = n } }
 
 // WithMaxTimeout caps the Timeout a subscription may set (DefaultMaxTimeout): Subscribe
 // refuses a longer one. 0 means DefaultMaxTimeout; New refuses a negative d or one under
@@ -128,6 +143,12 @@ func (cfg *config) fillFairness() error {
 	if cfg.inFlightCap < cfg.maxInFlight {
 		return &ValidationError{Field: "inFlightCap", Value: strconv.Itoa(cfg.inFlightCap), Reason: fmt.Sprintf("must be at least the default MaxInFlight (%d)", cfg.maxInFlight)}
 	}
+	if cfg.wsInFlight == 0 {
+		cfg.wsInFlight = max(1, cfg.workers*(1+slowLaneFactor)/4)
+	}
+	if cfg.wsInFlight < 1 {
+		return &ValidationError{Field: "workspaceInFlight", Value: strconv.Itoa(cfg.wsInFlight), Reason: "must be at least 1"}
+	}
 	if cfg.maxTimeout == 0 {
 		cfg.maxTimeout = DefaultMaxTimeout
 	}
@@ -164,9 +185,17 @@ type fairness struct {
 	probeEvery time.Duration
 	maxFlight  int // a subscription's MaxInFlight when it sets none
 	flightCap  int // the most any subscription may have in flight
+	wsCap      int // the most one workspace's subscriptions may have in flight from here
 
 	mu   sync.Mutex
 	subs map[string]*subState
+	// wsFlight counts the attempts this dispatcher has claimed and not yet finished, per
+	// workspace (none: no entry).
+	wsFlight map[string]int
+	// granted is what quota granted each subscription in the claim under way, grantedWs
+	// the sums per workspace (see beginClaim).
+	granted   map[string]int
+	grantedWs map[string]int
 	// wakeAt is the earliest time a subscription that a quota refused becomes claimable
 	// again by time alone (a token, a probe); zero when none.
 	wakeAt time.Time
@@ -188,6 +217,10 @@ func newFairness(cfg config) *fairness {
 		probeEvery: cfg.probeEvery,
 		maxFlight:  cfg.maxInFlight,
 		flightCap:  cfg.inFlightCap,
+		wsCap:      cfg.wsInFlight,
+		wsFlight:   make(map[string]int),
+		granted:    make(map[string]int),
+		grantedWs:  make(map[string]int),
 		subs:       make(map[string]*subState),
 	}
 }
@@ -214,13 +247,39 @@ func (f *fairness) later(t time.Time) {
 	}
 }
 
-// quota is the store.ClaimRequest Quota: how many more of sub's deliveries may be claimed
-// now, given inFlight of them in flight.
-func (f *fairness) quota(sub *store.Subscription, inFlight int) int {
-	limit := min(cmp.Or(sub.MaxInFlight, f.maxFlight), f.flightCap)
-	var now time.Time // read only for an open breaker or a rate limit: a claim is frequent
+// beginClaim starts a claim: the quotas it grants are counted against their workspaces'
+// caps until its claims are taken note of (claimed).
+func (f *fairness) beginClaim() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	clear(f.granted)
+	clear(f.grantedWs)
+}
+
+// quota is the store.ClaimRequest Quota: how many more of sub's deliveries may be claimed
+// now, given inFlight of them in flight. Within one claim, what it granted the workspace's
+// other subscriptions counts against the workspace's cap (a store may ask again for the
+// same subscription: its last answer is what counts).
+func (f *fairness) quota(sub *store.Subscription, inFlight int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sub.Workspace == "" {
+		return f.subQuota(sub, inFlight) // the application's own: no merchant to share with
+	}
+	prev := f.granted[sub.ID]
+	room := f.wsCap - f.wsFlight[sub.Workspace] - (f.grantedWs[sub.Workspace] - prev)
+	q := max(0, min(f.subQuota(sub, inFlight), room))
+	if q != prev {
+		f.grantedWs[sub.Workspace] += q - prev
+		f.granted[sub.ID] = q
+	}
+	return q
+}
+
+// subQuota is quota for sub alone: its MaxInFlight, breaker and rate limit. f.mu is held.
+func (f *fairness) subQuota(sub *store.Subscription, inFlight int) int {
+	limit := min(cmp.Or(sub.MaxInFlight, f.maxFlight), f.flightCap)
+	var now time.Time // read only for an open breaker or a rate limit: a claim is frequent
 	st := f.subs[sub.ID]
 	if st != nil && f.open(st) {
 		now = time.Now()
@@ -263,6 +322,9 @@ func (f *fairness) refill(st *subState, rate float64, now time.Time) {
 func (f *fairness) claimed(c *store.Claim) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if ws := c.Subscription.Workspace; ws != "" {
+		f.wsFlight[ws]++
+	}
 	st := f.state(c.Subscription.ID)
 	if !st.seeded {
 		st.failures = max(st.failures, c.Failures.Count)
@@ -273,6 +335,21 @@ func (f *fairness) claimed(c *store.Claim) {
 	}
 	if f.open(st) {
 		st.probeAt = time.Now().Add(f.probeEvery)
+	}
+}
+
+// finished takes note that an attempt claimed for a subscription of workspace ws has
+// ended, recorded or not.
+func (f *fairness) finished(ws string) {
+	if ws == "" {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := f.wsFlight[ws] - 1; n > 0 {
+		f.wsFlight[ws] = n
+	} else {
+		delete(f.wsFlight, ws)
 	}
 }
 

@@ -204,6 +204,63 @@ func TestInFlightCap(t *testing.T) {
 	require.NoError(t, d.Close(context.Background()))
 }
 
+// TestWorkspaceInFlight: a merchant with many hanging endpoints gets no more than its
+// workspace's share of the dispatcher's room for attempts, and another merchant's
+// delivery goes out the moment it is emitted. With one worker (and a slow lane of 16),
+// the default share is 4.
+func TestWorkspaceInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHostRouter()
+		h.route("hang.example.com", hang)
+		h.route("ok.example.com", sleepy(0))
+		d := newRouted(t, h, webhook.WithWorkers(1))
+		for range 10 {
+			subscribeHost(t, d, "hang.example.com", func(s *webhook.Subscription) { s.Workspace = "shop_dead" })
+		}
+		subscribeHost(t, d, "ok.example.com", func(s *webhook.Subscription) { s.Workspace = "shop_ok" })
+		emitN(t, d, 5, webhook.InWorkspace("shop_dead")) // 50 deliveries that hang
+		time.Sleep(time.Second)
+		synctest.Wait()
+		emitted := time.Now()
+		emitN(t, d, 1, webhook.InWorkspace("shop_ok"))
+		synctest.Wait()
+		require.Len(t, h.times("ok.example.com"), 1)
+		assert.Equal(t, emitted, h.times("ok.example.com")[0], "the other merchant waited")
+		assert.Equal(t, 4, h.max("hang.example.com"), "the hanging merchant's share, reached and never exceeded")
+	})
+	// One claim for several workers asks the quota of several of the workspace's
+	// subscriptions: together they stay within the cap.
+	synctest.Test(t, func(t *testing.T) {
+		h := newHostRouter()
+		h.route("hang.example.com", hang)
+		d := newRouted(t, h, webhook.WithWorkers(8), webhook.WithWorkspaceInFlight(3))
+		for range 10 {
+			subscribeHost(t, d, "hang.example.com", func(s *webhook.Subscription) { s.Workspace = "shop_dead" })
+		}
+		emitN(t, d, 5, webhook.InWorkspace("shop_dead"))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, 3, h.max("hang.example.com"))
+	})
+	// The default workspace, the application's own, is not capped.
+	synctest.Test(t, func(t *testing.T) {
+		h := newHostRouter()
+		h.route("hang.example.com", hang)
+		d := newRouted(t, h, webhook.WithWorkers(8), webhook.WithWorkspaceInFlight(3))
+		for range 10 {
+			subscribeHost(t, d, "hang.example.com", nil)
+		}
+		emitN(t, d, 5)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, 40, h.max("hang.example.com"), "every subscription's MaxInFlight")
+	})
+	_, err := webhook.New(newMemory(), webhook.WithWorkspaceInFlight(-1))
+	var ve *webhook.ValidationError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, "workspaceInFlight", ve.Field)
+}
+
 // TestHangingEndpointDelaysNoOne is the scenario of a merchant whose server hangs: one of
 // five subscriptions never answers (each attempt times out after 5 s) while 50 events a
 // second are emitted for 20 s. The healthy four get every event the moment it is emitted.

@@ -29,6 +29,7 @@ type config struct {
 	maxInFlight      int
 	maxTimeout       time.Duration
 	inFlightCap      int
+	wsInFlight       int
 	breakerThreshold int
 	probeEvery       time.Duration
 	breakerSet       bool
