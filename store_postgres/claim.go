@@ -58,7 +58,11 @@ UPDATE {{schema}}.heads x SET next_due = LEAST(x.next_due, m.due) FROM m WHERE x
 	// (qInFlight) before the quota is asked; its own columns, the bucket among them, are
 	// those of the version locked, the latest. (Skipping such a head would leave it locked
 	// all the same, PostgreSQL keeps the lock of a row that fails its recheck, and could
-	// leave every claim running at once empty-handed.) (OFFSET 0 keeps each lookup a
+	// leave every claim running at once empty-handed.) A head the claim locked before ($5)
+	// is not locked again: a second visit would ask the quota again and spend the rate
+	// limit's bucket for the first visit's leases once more (qResetHeads counts every
+	// lease of the transaction); what the first left due counts for the claim's next
+	// time instead. (OFFSET 0 keeps each lookup a
 	// lookup by key of the head's subscription, whatever the planner guesses of the
 	// tables' sizes.)
 	qLockHeads = query(`
@@ -73,7 +77,7 @@ LEFT JOIN LATERAL (
     SELECT f.run_count, f.run_since FROM {{schema}}.figures f
     WHERE f.scope = 's' AND f.key = h.sub_id AND f.shard = 0 OFFSET 0
 ) f ON true
-WHERE h.next_due <= $1 AND (h.next_due, h.sub_id) > ($2, $3)
+WHERE h.next_due <= $1 AND (h.next_due, h.sub_id) > ($2, $3) AND h.sub_id <> ALL($5::text[])
 ORDER BY h.next_due, h.sub_id
 LIMIT $4
 FOR UPDATE OF h SKIP LOCKED`)
@@ -119,7 +123,9 @@ ORDER BY q.ord, q.was_due, q.seq`)
 	// answers, per subscription, the earliest due time of what this transaction did not
 	// lease: the leases a claim just took do not count for its next time. The bucket of a
 	// subscription with a rate limit held $2 tokens at $3 before the claim: what the claim
-	// leased (until $4) is spent from it. The others' ($2 NULL) are left alone.
+	// leased (until $4) is spent from it. The others' ($2 NULL) are left alone. (The
+	// "= ANY" keeps the generic plan a lookup by key: an unnest is guessed at 10 rows, and
+	// a hash join would read every head.)
 	qResetHeads = query(`
 UPDATE {{schema}}.heads h SET next_due = (
     SELECT min(x.due_at) FROM {{schema}}.queue x WHERE x.sub_id = h.sub_id), version = pg_current_xact_id(),
@@ -128,7 +134,7 @@ UPDATE {{schema}}.heads h SET next_due = (
         WHERE x.sub_id = h.sub_id AND x.due_at = $4 AND x.xmin = pg_current_xact_id()::xid) END,
     rate_at = coalesce(w.at, h.rate_at)
 FROM unnest($1::text[], $2::float8[], $3::timestamptz[]) AS w(sub_id, tokens, at)
-WHERE h.sub_id = w.sub_id
+WHERE h.sub_id = w.sub_id AND h.sub_id = ANY($1::text[])
 RETURNING h.sub_id, (
     SELECT min(x.due_at) FROM {{schema}}.queue x
     WHERE x.sub_id = h.sub_id AND x.xmin <> pg_current_xact_id()::xid)`)
@@ -392,7 +398,7 @@ func (c *claimer) run(ctx context.Context) error {
 	k := c.lockBatchSize()
 	b := &pgx.Batch{}
 	b.Queue(s.sql(qFold))
-	b.Queue(s.sql(qLockHeads), now, time.Time{}, "", k)
+	b.Queue(s.sql(qLockHeads), now, time.Time{}, "", k, []string{})
 	br, err := p.send(ctx, b, false)
 	if err != nil {
 		return err
@@ -417,7 +423,7 @@ func (c *claimer) run(ctx context.Context) error {
 	for !p.done {
 		if len(c.queue) == 0 && c.more {
 			k := c.lockBatchSize()
-			hs, err := scanHeads(p.query(ctx, s.sql(qLockHeads), now, c.afterDue, c.afterSub, k))
+			hs, err := scanHeads(p.query(ctx, s.sql(qLockHeads), now, c.afterDue, c.afterSub, k, c.seenList()))
 			if err != nil {
 				return err
 			}

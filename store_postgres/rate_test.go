@@ -201,3 +201,62 @@ func TestRateLimitNotDueYet(t *testing.T) {
 	assert.Len(t, cs, 1)
 	assert.WithinDuration(t, t0.Add(time.Hour), next, 0, "only the leases left: when they run out")
 }
+
+// TestRateLimitHeadLockedOnce: a claim that locks heads in several batches does not lock
+// a rate-limited subscription's head again after leasing from it (which would spend the
+// first lease from its bucket twice: qResetHeads counts every lease of the transaction).
+func TestRateLimitHeadLockedOnce(t *testing.T) {
+	ctx := context.Background()
+	pool := testPool(t)
+	st := openStore(t, pool)
+	require.NoError(t, st.CreateSubscription(ctx, store.Subscription{ID: "sub_1", URL: "https://example.com/", Events: []string{eventtypes.OrderCreated}, RateLimit: 5}))
+	for i := range 20 {
+		require.NoError(t, st.CreateSubscription(ctx, store.Subscription{ID: fmt.Sprintf("sub_o%02d", i), URL: "https://o.example.com/", Events: []string{eventtypes.OrderUpdated}}))
+	}
+	t0 := time.Now().Truncate(time.Second)
+	ins := func(typ string, due time.Time) {
+		_, err := st.InsertEvent(ctx, store.Event{ID: store.NewID("evt"), Type: typ, OccurredAt: due, Data: []byte(`{}`)}, due)
+		require.NoError(t, err)
+	}
+	ins(eventtypes.OrderCreated, t0)                         // sub_1's head: t0
+	ins(eventtypes.OrderUpdated, t0.Add(time.Millisecond))   // 20 heads at t0+1ms
+	ins(eventtypes.OrderCreated, t0.Add(2*time.Millisecond)) // sub_1's next: after them
+	ins(eventtypes.OrderCreated, t0.Add(3*time.Millisecond))
+	ins(eventtypes.OrderCreated, t0.Add(4*time.Millisecond))
+
+	// One at a time for sub_1 (a quota that grants 1 per visit: e.g. the dispatcher's
+	// own bucket holding 1.x tokens), nothing for the others. Limit 5: the first batch
+	// locks 5+16 = 21 heads, all of them, and a second batch finds sub_1 again.
+	asked := 0
+	quota := func(s *store.Subscription, inFlight int) int {
+		if s.ID == "sub_1" {
+			asked++
+			return 1
+		}
+		return 0
+	}
+	now := t0.Add(10 * time.Millisecond)
+	cs, _, err := st.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: 5, LeaseUntil: now.Add(time.Hour), Quota: quota})
+	require.NoError(t, err)
+	assert.Equal(t, 1, asked, "the head is visited once")
+	require.Len(t, cs, 1)
+	var tokens float64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT rate_tokens FROM `+pgx.Identifier{st.Schema()}.Sanitize()+`.heads WHERE sub_id = 'sub_1'`).Scan(&tokens))
+	assert.Equal(t, 5-float64(len(cs)), tokens, "the bucket is charged once per delivery leased")
+
+	// What is left for a claim right after, as of the same time:
+	emitDueAt := func(n int) {
+		for range n {
+			ins(eventtypes.OrderCreated, t0)
+		}
+	}
+	emitDueAt(5)
+	cs2, _, err := st.ClaimDue(ctx, store.ClaimRequest{Now: now, Limit: 10, LeaseUntil: now.Add(time.Hour), Quota: func(s *store.Subscription, _ int) int {
+		if s.ID == "sub_1" {
+			return 100
+		}
+		return 0
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, 5-len(cs), len(cs2), "5 in the burst in all")
+}
