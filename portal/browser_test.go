@@ -409,6 +409,53 @@ func TestBrowserWorkspaceIsolation(t *testing.T) {
 	assert.True(t, a.has(rowSel(mine.ID)))
 }
 
+// TestBrowserDefaultWorkspace: a session of the default workspace sees its own webhooks
+// and health only, though other merchants' webhooks live in named workspaces.
+func TestBrowserDefaultWorkspace(t *testing.T) {
+	b := newTab(t)
+	e := newEnv(t, oneAttempt)
+	ctx := context.Background()
+	mine := e.subscribe("", "Mine")
+	theirs := e.subscribe("shop_b", "Theirs")
+	_, err := e.d.Emit(ctx, "order.created", map[string]any{"id": "ord_b"}, webhook.InWorkspace("shop_b"))
+	require.NoError(t, err)
+	e.waitAttempt(theirs.ID)
+
+	b.signIn(e, "")
+	assert.True(t, b.has(rowSel(mine.ID)))
+	assert.False(t, b.has(rowSel(theirs.ID)))
+	assert.NotContains(t, b.text("main"), theirs.URL)
+	assert.False(t, b.has("section.figures"), "no attempt of the default workspace yet")
+	b.shot("default-workspace-dashboard")
+}
+
+// TestBrowserRedeliverRefused: Redeliver on a delivery that holds MaxDeliveryAttempts
+// attempts explains why nothing is sent, with the way back.
+func TestBrowserRedeliverRefused(t *testing.T) {
+	b := newTab(t)
+	e := newEnv(t, oneAttempt)
+	ctx := context.Background()
+	sub := e.subscribe("shop_1", "Books")
+	_, err := e.d.Emit(ctx, "order.created", map[string]any{"id": "ord_1"}, webhook.InWorkspace("shop_1"))
+	require.NoError(t, err)
+	del := e.waitAttempt(sub.ID).DeliveryID
+	for range webhook.MaxDeliveryAttempts - 1 {
+		require.NoError(t, e.d.Redeliver(ctx, del))
+		e.waitAttempt(sub.ID)
+	}
+	sent := len(e.recv.requests())
+
+	b.signIn(e, "shop_1")
+	require.Equal(t, 200, b.open(e.base+"webhooks/"+sub.ID))
+	b.click(`details[data-delivery="` + del + `"] summary`)
+	assert.Equal(t, 409, b.follow(`form[action$="/deliveries/`+del+`/redeliver"] button`))
+	assert.Equal(t, "Delivery not sent again", b.text("h1"))
+	assert.Contains(t, b.text("main"), "sent again as a new event")
+	b.shot("redeliver-refused")
+	assert.Equal(t, 200, b.follow(`main a[href$="webhooks/`+sub.ID+`"]`))
+	assert.Len(t, e.recv.requests(), sent, "nothing sent")
+}
+
 // sampleNetwork answers webhooks as the endpoints of the README's screenshot would: each
 // host its own status and response time.
 type sampleNetwork struct{}
