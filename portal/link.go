@@ -382,9 +382,8 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 // linkRefused answers a link that does not sign in, saying why.
 func (h *handler) linkRefused(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errUsedUnknown) {
-		if errors.Is(err, context.Canceled) {
-			return // the browser went away; nobody reads the answer
-		}
+		// Answered even when the request's context was cancelled: a server shutting down
+		// cancels it with the browser still waiting.
 		h.cfg.logger.Error("portal: sign-in link not checked", "err", err)
 		h.message(w, r, session{}, http.StatusServiceUnavailable, "Sign-in failed",
 			"The sign-in could not be completed just now. Try the link again in a moment.", "")

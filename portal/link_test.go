@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -415,6 +416,13 @@ func TestUsedLinksThroughTheHandler(t *testing.T) {
 	assert.NotContains(t, failed.Body, "hunter2")
 	assert.Empty(t, failed.Header.Get("Set-Cookie"), "no session")
 	assert.Contains(t, logs.String(), "hunter2", "the error is logged")
+
+	// A cancelled context (a server shutting down cancels it with the browser still
+	// waiting) gets the same answer, not an empty page.
+	shared.failWith(fmt.Errorf("querying: %w", context.Canceled))
+	cancelled := two.post("-", "login", url.Values{"token": {tokenOf(t, fresh)}})
+	assert.Equal(t, http.StatusServiceUnavailable, cancelled.Status)
+	assert.Contains(t, cancelled.Body, "Try the link again")
 
 	shared.failWith(nil)
 	ok := two.post("-", "login", url.Values{"token": {tokenOf(t, fresh)}})

@@ -100,3 +100,14 @@ func TestEventHeaderAtInsertAsDecoded(t *testing.T) {
 	_, ok := headerOf(store.Event{ID: "evt_\xff", Type: "order.created"})
 	assert.False(t, ok, "a string that JSON would change is not cached")
 }
+
+// TestSweepLinksAfterClockStepBack: a wall clock stepped back makes the sweep of expired
+// sign-in links due, rather than not due until the clock passes its old reading again.
+func TestSweepLinksAfterClockStepBack(t *testing.T) {
+	s := &Store{}
+	now := time.Now()
+	assert.True(t, s.sweepLinksDue(now))
+	assert.False(t, s.sweepLinksDue(now.Add(time.Second)), "one sweep a minute")
+	assert.True(t, s.sweepLinksDue(now.Add(2*time.Minute)))
+	assert.True(t, s.sweepLinksDue(now.Add(-24*time.Hour)), "stepped back a day")
+}

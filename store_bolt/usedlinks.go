@@ -51,7 +51,8 @@ type UsedLinks struct {
 func (s *Store) UsedLinks() *UsedLinks { return &UsedLinks{s: s} }
 
 // UseLink records the link with this nonce as used until expires and reports whether it
-// was unused before: of any number of calls with one nonce, exactly one answers true. It
+// was unused before: of any number of calls with one nonce before expires, exactly one
+// answers true. It
 // returns once the record is committed and synced to disk (unless WithNoSync). The nonce
 // is stored as given: it is no secret, since it signs in nowhere without the rest of the
 // link, which only the portal's key signs.
@@ -94,7 +95,8 @@ func (u *UsedLinks) UseLink(ctx context.Context, nonce string, expires time.Time
 // so, takes the turn to delete them: one call in usedLinkSweep gets true.
 func (s *Store) sweepLinksDue(now time.Time) bool {
 	last := s.linksSweptAt.Load()
-	if now.UnixNano()-last < int64(usedLinkSweep) {
+	// A clock stepped back (a negative difference) makes it due, not due for ever.
+	if d := now.UnixNano() - last; d >= 0 && d < int64(usedLinkSweep) {
 		return false
 	}
 	return s.linksSweptAt.CompareAndSwap(last, now.UnixNano())

@@ -49,11 +49,11 @@ type UsedLinks struct {
 func (s *Store) UsedLinks() *UsedLinks { return &UsedLinks{s: s} }
 
 // UseLink records the link with this nonce as used until expires and reports whether it
-// was unused before: of any number of calls with one nonce, from any instance sharing the
-// schema, exactly one answers true. The nonce is stored as given: it is no secret, since
-// it signs in nowhere without the rest of the link, which only the portal's key signs.
-// An error (the database unreachable, ctx done) says nothing about whether the link was
-// recorded.
+// was unused before: of any number of calls with one nonce before expires, from any
+// instance sharing the schema, exactly one answers true. The nonce is stored as given:
+// it is no secret, since it signs in nowhere without the rest of the link, which only
+// the portal's key signs. An error (the database unreachable, ctx done) says nothing
+// about whether the link was recorded: a retry may then find it used.
 func (u *UsedLinks) UseLink(ctx context.Context, nonce string, expires time.Time) (first bool, err error) {
 	s := u.s
 	if now := time.Now(); s.sweepLinksDue(now) {
@@ -76,7 +76,8 @@ func (u *UsedLinks) UseLink(ctx context.Context, nonce string, expires time.Time
 // so, takes the turn to delete them: one call in usedLinkSweep gets true.
 func (s *Store) sweepLinksDue(now time.Time) bool {
 	last := s.linksSweptAt.Load()
-	if now.UnixNano()-last < int64(usedLinkSweep) {
+	// A clock stepped back (a negative difference) makes it due, not due for ever.
+	if d := now.UnixNano() - last; d >= 0 && d < int64(usedLinkSweep) {
 		return false
 	}
 	return s.linksSweptAt.CompareAndSwap(last, now.UnixNano())
