@@ -539,6 +539,15 @@ func excerpt(b []byte, n int) string {
 // to, nor the dial's wording around it, which repeats that address; nor does any error
 // keep the address and port of this host's end of the connection.
 func attemptError(err error) string {
+	return excerpt([]byte(errorText(err)), maxErrorBytes)
+}
+
+// maxErrorBytes bounds an attempt's error in the log: its text can carry what the
+// endpoint sent (a status line's reason phrase, say), which has no limit of its own.
+const maxErrorBytes = 1024
+
+// errorText is the text of attemptError, whole.
+func errorText(err error) string {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		return fmt.Sprintf("lookup %s: %s", dnsErr.Name, dnsErr.Err)

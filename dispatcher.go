@@ -302,8 +302,9 @@ func (d *Dispatcher) attempt(to *attemptTimeout, lt *laneTimer, c *store.Claim) 
 	lt.lane.Store(0)
 	d.attempts.Add(1) // the timer's function, so that Close waits for it too
 	lt.t.Reset(slowAfter)
-	defer d.fair.finished(c.Subscription.Workspace)
 	d.deliver(to, c)
+	// Before the signal below: a claim it wakes must see the workspace's room.
+	d.fair.finished(c.Subscription.Workspace)
 	if lt.t.Stop() {
 		d.attempts.Done() // its function will not run
 	} else {
@@ -416,7 +417,6 @@ func (d *Dispatcher) claimNext(buf []store.Claim) []store.Claim {
 func (d *Dispatcher) claim(ctx context.Context, dst []store.Claim, limit int) ([]store.Claim, time.Time, error) {
 	d.claimMu.Lock()
 	defer d.claimMu.Unlock()
-	d.fair.beginClaim()
 	now := time.Now()
 	req := store.ClaimRequest{Now: now, Limit: limit, LeaseUntil: now.Add(d.leaseFor()), Quota: d.quota}
 	var (
@@ -461,6 +461,9 @@ func (d *Dispatcher) Subscribe(ctx context.Context, sub Subscription) (Subscript
 	if err := d.validate(sub); err != nil {
 		return Subscription{}, err
 	}
+	if err := d.checkInFlightCap(sub, nil); err != nil {
+		return Subscription{}, err
+	}
 	t := now()
 	sub.CreatedAt, sub.UpdatedAt, sub.StatusChangedAt = t, t, t
 	if err := d.store.CreateSubscription(ctx, sub); err != nil {
@@ -492,6 +495,9 @@ func (d *Dispatcher) UpdateSubscription(ctx context.Context, sub Subscription) (
 		if sub.Workspace != cur.Workspace {
 			return &ValidationError{Field: "Workspace", Value: safeValue(sub.Workspace), Reason: fmt.Sprintf("cannot change: the subscription belongs to workspace %q", cur.Workspace)}
 		}
+		if err := d.checkInFlightCap(sub, cur); err != nil {
+			return err
+		}
 		next := sub.Clone()
 		next.CreatedAt = cur.CreatedAt
 		next.UpdatedAt = t
@@ -506,7 +512,7 @@ func (d *Dispatcher) UpdateSubscription(ctx context.Context, sub Subscription) (
 		return nil
 	})
 	if err != nil {
-		return Subscription{}, fmt.Errorf("webhook: %w", err)
+		return Subscription{}, updateError(err)
 	}
 	d.signal()
 	return updated, nil

@@ -76,8 +76,10 @@ func WithInFlightCap(n int) Option { return func(cfg *config) { cfg.inFlightCap 
 // to the others; the price is that within a merchant's own workspace, enough hanging
 // endpoints (34 at the default MaxInFlight of 4) make its other endpoints wait. The
 // default workspace, the application's own rather than a merchant's, is not capped. The
-// cap is this dispatcher's: instances sharing a store each apply it. 0 means the default;
-// New refuses n < 0.
+// cap is this dispatcher's: instances sharing a store each apply it; and one claim, which
+// grants before it knows how many deliveries are due, may take a workspace over it by up
+// to the claim's size (at most WithWorkers' n) before the next claims hold it back. 0
+// means the default; New refuses n < 0.
 func WithWorkspaceInFlight(n int) Option { return func(cfg *config) { cfg.wsInFlight = n } }
 
 // WithMaxTimeout caps the Timeout a subscription may set (DefaultMaxTimeout): Subscribe
@@ -192,10 +194,6 @@ type fairness struct {
 	// wsFlight counts the attempts this dispatcher has claimed and not yet finished, per
 	// workspace (none: no entry).
 	wsFlight map[string]int
-	// granted is what quota granted each subscription in the claim under way, grantedWs
-	// the sums per workspace (see beginClaim).
-	granted   map[string]int
-	grantedWs map[string]int
 	// wakeAt is the earliest time a subscription that a quota refused becomes claimable
 	// again by time alone (a token, a probe); zero when none.
 	wakeAt time.Time
@@ -219,9 +217,8 @@ func newFairness(cfg config) *fairness {
 		flightCap:  cfg.inFlightCap,
 		wsCap:      cfg.wsInFlight,
 		wsFlight:   make(map[string]int),
-		granted:    make(map[string]int),
-		grantedWs:  make(map[string]int),
-		subs:       make(map[string]*subState),
+
+		subs: make(map[string]*subState),
 	}
 }
 
@@ -247,33 +244,20 @@ func (f *fairness) later(t time.Time) {
 	}
 }
 
-// beginClaim starts a claim: the quotas it grants are counted against their workspaces'
-// caps until its claims are taken note of (claimed).
-func (f *fairness) beginClaim() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	clear(f.granted)
-	clear(f.grantedWs)
-}
-
 // quota is the store.ClaimRequest Quota: how many more of sub's deliveries may be claimed
-// now, given inFlight of them in flight. Within one claim, what it granted the workspace's
-// other subscriptions counts against the workspace's cap (a store may ask again for the
-// same subscription: its last answer is what counts).
+// now, given inFlight of them in flight. A named workspace's room is what its claimed
+// attempts leave under its cap. Within one claim each of the workspace's subscriptions is
+// granted from that room whole (the store has not claimed yet, and claims only what is
+// due), so one claim may take the workspace over its cap by up to the claim's limit, at
+// most the dispatcher's workers; the claims after it take nothing until it is back under.
 func (f *fairness) quota(sub *store.Subscription, inFlight int) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if sub.Workspace == "" {
-		return f.subQuota(sub, inFlight) // the application's own: no merchant to share with
+	q := f.subQuota(sub, inFlight)
+	if sub.Workspace != "" { // the default workspace, the application's own, has no cap
+		q = min(q, f.wsCap-f.wsFlight[sub.Workspace])
 	}
-	prev := f.granted[sub.ID]
-	room := f.wsCap - f.wsFlight[sub.Workspace] - (f.grantedWs[sub.Workspace] - prev)
-	q := max(0, min(f.subQuota(sub, inFlight), room))
-	if q != prev {
-		f.grantedWs[sub.Workspace] += q - prev
-		f.granted[sub.ID] = q
-	}
-	return q
+	return max(q, 0)
 }
 
 // subQuota is quota for sub alone: its MaxInFlight, breaker and rate limit. f.mu is held.

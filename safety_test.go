@@ -836,3 +836,21 @@ func TestAttemptErrorHidesTheResolver(t *testing.T) {
 		assert.NotContains(t, a.Error, "10.255.255.53")
 	})
 }
+
+// TestAttemptErrorBounded: an error's text, which may carry what the endpoint sent (here a
+// 40 KB reason phrase of a 101), is kept in the log to a bounded length.
+func TestAttemptErrorBounded(t *testing.T) {
+	srv := newSafetyRawServer(t, func(c net.Conn) {
+		if safetyReadRequest(c) != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 101 "+strings.Repeat("é", 20000)+"\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+		_, _ = io.Copy(io.Discard, c)
+	})
+	e := newSafetyEnv(t, nil, webhook.AllowPrivateNetworks())
+	sub := e.subscribe(srv.URL + "/long")
+	a := e.attempt(sub, eventtypes.OrderCreated).Attempt
+	assert.Contains(t, a.Error, "switched protocols")
+	assert.LessOrEqual(t, len(a.Error), 1024)
+	assert.True(t, utf8.ValidString(a.Error))
+}

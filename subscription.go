@@ -40,6 +40,30 @@ var forbiddenHeaders = map[string]bool{
 const maxIDLength = 200
 
 // validate checks a normalized subscription; the error names the first bad field.
+// updateError is the error of a store's UpdateSubscription: a *ValidationError from the
+// update function as it is (it names this package already), anything else prefixed.
+func updateError(err error) error {
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return err
+	}
+	return fmt.Errorf("webhook: %w", err)
+}
+
+// checkInFlightCap refuses a MaxInFlight above the dispatcher's cap (WithInFlightCap) in
+// next, unless cur, the subscription as stored, has the same: one stored before the cap
+// was lowered stays editable, and its claims are held to the cap anyway.
+func (d *Dispatcher) checkInFlightCap(next Subscription, cur *Subscription) error {
+	if next.MaxInFlight > d.cfg.inFlightCap && (cur == nil || next.MaxInFlight != cur.MaxInFlight) {
+		return d.inFlightError(next.MaxInFlight)
+	}
+	return nil
+}
+
+func (d *Dispatcher) inFlightError(n int) error {
+	return &ValidationError{Field: "MaxInFlight", Value: fmt.Sprint(n), Reason: fmt.Sprintf("must be between 1 and %d, or 0 for the default", d.cfg.inFlightCap)}
+}
+
 func (d *Dispatcher) validate(sub Subscription) error {
 	if len(sub.ID) > maxIDLength || !printableASCII(sub.ID) {
 		return &ValidationError{Field: "ID", Reason: fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", maxIDLength)}
@@ -81,8 +105,8 @@ func (d *Dispatcher) validate(sub Subscription) error {
 	if err := validateMetadata(sub.Metadata); err != nil {
 		return err
 	}
-	if sub.MaxInFlight < 0 || sub.MaxInFlight > d.cfg.inFlightCap {
-		return &ValidationError{Field: "MaxInFlight", Value: fmt.Sprint(sub.MaxInFlight), Reason: fmt.Sprintf("must be between 1 and %d, or 0 for the default", d.cfg.inFlightCap)}
+	if sub.MaxInFlight < 0 {
+		return d.inFlightError(sub.MaxInFlight)
 	}
 	if sub.RateLimit != 0 && !(sub.RateLimit >= 1/MinRateLimitPeriod.Seconds() && sub.RateLimit <= 1e6) {
 		return &ValidationError{Field: "RateLimit", Value: fmt.Sprint(sub.RateLimit), Reason: "must be between one request a day (1/86400) and 1e6 requests per second, or 0 for no limit"}
@@ -384,6 +408,9 @@ func (d *Dispatcher) ModifySubscription(ctx context.Context, id string, fn func(
 		if err := d.validate(next); err != nil {
 			return err
 		}
+		if err := d.checkInFlightCap(next, cur); err != nil {
+			return err
+		}
 		if next.Status != cur.Status {
 			next.StatusChangedAt = t
 		}
@@ -393,7 +420,7 @@ func (d *Dispatcher) ModifySubscription(ctx context.Context, id string, fn func(
 		return nil
 	})
 	if err != nil {
-		return Subscription{}, fmt.Errorf("webhook: %w", err)
+		return Subscription{}, updateError(err)
 	}
 	if activated {
 		d.signal() // held deliveries were released
