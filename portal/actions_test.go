@@ -147,15 +147,7 @@ func TestRecoverAndRedeliver(t *testing.T) {
 // sent again, and the page says why.
 func TestRedeliverTooManyAttempts(t *testing.T) {
 	e := newEnv(t, oneAttempt)
-	ctx := context.Background()
-	sub := e.subscribe("shop_1", "Books")
-	_, err := e.d.Emit(ctx, "order.created", map[string]any{"id": "ord_1"}, webhook.InWorkspace("shop_1"))
-	require.NoError(t, err)
-	del := e.waitAttempt(sub.ID).DeliveryID
-	for range webhook.MaxDeliveryAttempts - 1 {
-		require.NoError(t, e.d.Redeliver(ctx, del))
-		e.waitAttempt(sub.ID)
-	}
+	sub, del := e.deliveredToTheLimit("shop_1", "Books")
 	sent := len(e.recv.requests())
 
 	r := e.post("shop_1", "webhooks/"+sub.ID+"/deliveries/"+del+"/redeliver", nil)

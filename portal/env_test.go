@@ -184,6 +184,22 @@ func (e *testEnv) subscribe(ws, name string, events ...string) webhook.Subscript
 	return sub
 }
 
+// deliveredToTheLimit creates a webhook in ws and a delivery of it that holds
+// MaxDeliveryAttempts attempts (redelivered until then), and returns both.
+func (e *testEnv) deliveredToTheLimit(ws, name string) (webhook.Subscription, string) {
+	e.t.Helper()
+	ctx := context.Background()
+	sub := e.subscribe(ws, name)
+	_, err := e.d.Emit(ctx, "order.created", map[string]any{"id": "ord_1"}, webhook.InWorkspace(ws))
+	require.NoError(e.t, err)
+	del := e.waitAttempt(sub.ID).DeliveryID
+	for range webhook.MaxDeliveryAttempts - 1 {
+		require.NoError(e.t, e.d.Redeliver(ctx, del))
+		e.waitAttempt(sub.ID)
+	}
+	return sub, del
+}
+
 // waitAttempt waits for the next recorded attempt of the subscription.
 func (e *testEnv) waitAttempt(subID string) webhook.AttemptResult {
 	e.t.Helper()
