@@ -72,8 +72,8 @@ func WithInFlightCap(n int) Option { return func(cfg *config) { cfg.inFlightCap 
 // subscriptions of one named workspace, all together. By default a workspace may hold a
 // quarter of the dispatcher's room for attempts (its workers and the places of its slow
 // lane for attempts waiting on slow endpoints): with WithWorkers' default of 32, 136. One
-// merchant with many hanging endpoints then leaves at least three quarters of that room
-// to the others; the price is that within a merchant's own workspace, enough hanging
+// merchant with many hanging endpoints then leaves about three quarters of that room to
+// the others (less the overshoot below, at most the workers); the price is that within a merchant's own workspace, enough hanging
 // endpoints (34 at the default MaxInFlight of 4) make its other endpoints wait. The
 // default workspace, the application's own rather than a merchant's, is not capped. The
 // cap is this dispatcher's: instances sharing a store each apply it; and one claim, which
@@ -217,8 +217,7 @@ func newFairness(cfg config) *fairness {
 		flightCap:  cfg.inFlightCap,
 		wsCap:      cfg.wsInFlight,
 		wsFlight:   make(map[string]int),
-
-		subs: make(map[string]*subState),
+		subs:       make(map[string]*subState),
 	}
 }
 

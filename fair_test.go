@@ -274,6 +274,34 @@ func TestWorkspaceInFlight(t *testing.T) {
 	assert.Equal(t, "workspaceInFlight", ve.Field)
 }
 
+// TestRaisingMaxInFlightWakes: deliveries waiting for a subscription's MaxInFlight go out
+// the moment it is raised, by UpdateSubscription or ModifySubscription (the API's PATCH).
+func TestRaisingMaxInFlightWakes(t *testing.T) {
+	for _, modify := range []bool{true, false} {
+		synctest.Test(t, func(t *testing.T) {
+			h := newHostRouter()
+			h.route("slow.example.com", sleepy(20*time.Second))
+			d := newRouted(t, h, webhook.WithWorkers(4))
+			sub := subscribeHost(t, d, "slow.example.com", func(s *webhook.Subscription) { s.MaxInFlight = 1 })
+			emitN(t, d, 4)
+			time.Sleep(time.Second)
+			synctest.Wait()
+			require.Len(t, h.times("slow.example.com"), 1)
+			var err error
+			if modify {
+				_, err = d.ModifySubscription(context.Background(), sub.ID, func(s *webhook.Subscription) error { s.MaxInFlight = 4; return nil })
+			} else {
+				sub.MaxInFlight = 4
+				_, err = d.UpdateSubscription(context.Background(), sub)
+			}
+			require.NoError(t, err)
+			synctest.Wait()
+			assert.Len(t, h.times("slow.example.com"), 4, "modify=%v: sent at once after the raise", modify)
+			time.Sleep(30 * time.Second)
+		})
+	}
+}
+
 // TestHangingEndpointDelaysNoOne is the scenario of a merchant whose server hangs: one of
 // five subscriptions never answers (each attempt times out after 5 s) while 50 events a
 // second are emitted for 20 s. The healthy four get every event the moment it is emitted.

@@ -39,7 +39,6 @@ var forbiddenHeaders = map[string]bool{
 // maxIDLength bounds caller-chosen IDs, which travel in headers and signatures.
 const maxIDLength = 200
 
-// validate checks a normalized subscription; the error names the first bad field.
 // updateError is the error of a store's UpdateSubscription: a *ValidationError from the
 // update function as it is (it names this package already), anything else prefixed.
 func updateError(err error) error {
@@ -60,10 +59,13 @@ func (d *Dispatcher) checkInFlightCap(next Subscription, cur *Subscription) erro
 	return nil
 }
 
+// inFlightError is the error of a MaxInFlight out of range.
 func (d *Dispatcher) inFlightError(n int) error {
 	return &ValidationError{Field: "MaxInFlight", Value: fmt.Sprint(n), Reason: fmt.Sprintf("must be between 1 and %d, or 0 for the default", d.cfg.inFlightCap)}
 }
 
+// validate checks a normalized subscription; the error names the first bad field. A
+// MaxInFlight above the cap is left to checkInFlightCap, which knows the stored value.
 func (d *Dispatcher) validate(sub Subscription) error {
 	if len(sub.ID) > maxIDLength || !printableASCII(sub.ID) {
 		return &ValidationError{Field: "ID", Reason: fmt.Sprintf("must be 1 to %d printable ASCII characters without spaces", maxIDLength)}
@@ -379,7 +381,8 @@ func (d *Dispatcher) RotateSecret(ctx context.Context, id string, overlap time.D
 // stored, with no other change coming between what fn read and what is stored. It is the
 // call for a partial update (change the URL, keep the secret a concurrent RotateSecret just
 // set) and for a check-then-change, such as refusing a subscription of another workspace:
-// an error from fn is returned, wrapped, and nothing is stored.
+// an error from fn is returned (a *ValidationError as it is, any other wrapped), and
+// nothing is stored.
 //
 // fn may not change ID, Workspace or CreatedAt (a *ValidationError says so). UpdatedAt is
 // set to now; a change of Status sets StatusChangedAt and moves deliveries as Activate and
@@ -390,7 +393,6 @@ func (d *Dispatcher) ModifySubscription(ctx context.Context, id string, fn func(
 		return Subscription{}, ErrClosed
 	}
 	t := now()
-	activated := false
 	sub, err := d.store.UpdateSubscription(ctx, id, t, func(cur *Subscription) error {
 		next := cur.Clone()
 		if err := fn(&next); err != nil {
@@ -414,7 +416,6 @@ func (d *Dispatcher) ModifySubscription(ctx context.Context, id string, fn func(
 		if next.Status != cur.Status {
 			next.StatusChangedAt = t
 		}
-		activated = next.Status == StatusActive && cur.Status != StatusActive
 		next.UpdatedAt = t
 		*cur = next
 		return nil
@@ -422,8 +423,8 @@ func (d *Dispatcher) ModifySubscription(ctx context.Context, id string, fn func(
 	if err != nil {
 		return Subscription{}, updateError(err)
 	}
-	if activated {
-		d.signal() // held deliveries were released
-	}
+	// Held deliveries released by an activation, or room made by a higher MaxInFlight or
+	// RateLimit: the scheduler looks again, as after UpdateSubscription.
+	d.signal()
 	return sub, nil
 }
