@@ -556,19 +556,19 @@ func errorText(err error) string {
 	if errors.As(err, &destErr) {
 		return destErr.logText()
 	}
-	// A read or write error names this host's own socket ("read tcp 10.0.3.7:51234->..."):
-	// the remote address, the merchant's endpoint, is kept.
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Source != nil {
-		c := *opErr
-		c.Source = nil
-		return c.Error()
-	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return err.Error()
+	text := err.Error()
+	// A read or write error names this host's own socket ("read tcp 10.0.3.7:51234->..."):
+	// the remote address, the merchant's endpoint, is kept, and so is what net/http says
+	// around it.
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Source != nil {
+		text = strings.Replace(text, opErr.Source.String()+"->", "", 1)
+	}
+	return text
 }
 
 // classifyError says what kind of failure an error of http.Client.Do is.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -808,16 +809,16 @@ func TestAttemptErrorHidesTheLocalAddress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		e.ep.setResponder(func(r *http.Request) (*http.Response, error) {
-			return nil, &net.OpError{Op: "read", Net: "tcp",
+			return nil, fmt.Errorf("net/http: Transport failed to read from server: %w", &net.OpError{Op: "read", Net: "tcp",
 				Source: &net.TCPAddr{IP: net.IPv4(10, 0, 3, 7), Port: 51234},
 				Addr:   &net.TCPAddr{IP: net.IPv4(203, 0, 113, 9), Port: 443},
-				Err:    syscall.ECONNRESET}
+				Err:    syscall.ECONNRESET})
 		})
 		e.subscribe("order.created")
 		ev := e.emit("order.created")
 		e.settle(time.Second)
 		a := e.delivery(ev.ID).Attempts[0]
-		assert.Equal(t, "read tcp 203.0.113.9:443: "+syscall.ECONNRESET.Error(), a.Error)
+		assert.Equal(t, "net/http: Transport failed to read from server: read tcp 203.0.113.9:443: "+syscall.ECONNRESET.Error(), a.Error)
 		assert.NotContains(t, a.Error, "10.0.3.7")
 	})
 }
