@@ -77,18 +77,19 @@ type Verifier struct {
 // when the Verifier itself has no usable secret. Signatures of versions other
 // than v1 are ignored.
 func (v Verifier) Verify(h http.Header, body []byte) error {
+	id, ids := headerValue(h, HeaderWebhookID)
+	tsText, tss := headerValue(h, HeaderWebhookTimestamp)
+	sigHeader, _ := headerValue(h, HeaderWebhookSignature)
 	var repeated []string
-	for _, name := range []string{"webhook-id", "webhook-timestamp"} {
-		if len(headerValues(h, name)) > 1 {
-			repeated = append(repeated, name)
-		}
+	if ids > 1 {
+		repeated = append(repeated, "webhook-id")
+	}
+	if tss > 1 {
+		repeated = append(repeated, "webhook-timestamp")
 	}
 	if len(repeated) > 0 {
 		return fmt.Errorf("%w: %s", ErrRepeatedHeader, strings.Join(repeated, ", "))
 	}
-	id := headerValue(h, HeaderWebhookID)
-	tsText := headerValue(h, HeaderWebhookTimestamp)
-	sigHeader := headerValue(h, HeaderWebhookSignature)
 	var missing []string
 	for _, m := range []struct{ name, value string }{
 		{"webhook-id", id}, {"webhook-timestamp", tsText}, {"webhook-signature", sigHeader},
@@ -175,21 +176,16 @@ func (v Verifier) checkTimestamp(ts int64) error {
 }
 
 // headerValue returns the values of name joined by spaces (several signature lines
-// make one list), matching the name in any case even in a hand-built http.Header whose
-// keys are not canonical.
-func headerValue(h http.Header, name string) string {
-	return strings.TrimSpace(strings.Join(headerValues(h, name), " "))
-}
-
-// headerValues returns every value of name, matching the name in any case.
-func headerValues(h http.Header, name string) []string {
+// make one list), and how many there were, matching the name in any case even in a
+// hand-built http.Header whose keys are not canonical.
+func headerValue(h http.Header, name string) (value string, n int) {
 	var vals []string
 	for k, vs := range h {
 		if strings.EqualFold(k, name) {
 			vals = append(vals, vs...)
 		}
 	}
-	return vals
+	return strings.TrimSpace(strings.Join(vals, " ")), len(vals)
 }
 
 // Handler returns middleware that verifies each request before calling next.

@@ -52,10 +52,9 @@ func (s *Store) UsedLinks() *UsedLinks { return &UsedLinks{s: s} }
 
 // UseLink records the link with this nonce as used until expires and reports whether it
 // was unused before: of any number of calls with one nonce before expires, exactly one
-// answers true. It
-// returns once the record is committed and synced to disk (unless WithNoSync). The nonce
-// is stored as given: it is no secret, since it signs in nowhere without the rest of the
-// link, which only the portal's key signs.
+// answers true. It returns once the record is committed and synced to disk (unless
+// WithNoSync). The nonce is stored as given: it is no secret, since it signs in nowhere
+// without the rest of the link, which only the portal's key signs.
 func (u *UsedLinks) UseLink(ctx context.Context, nonce string, expires time.Time) (first bool, err error) {
 	s := u.s
 	now := time.Now()
